@@ -1,0 +1,100 @@
+"""The append-only, hash-chained audit trail.
+
+Each event's ``hash`` is SHA-256 over its previous event's hash and the canonical
+JSON of its own content, so editing, deleting, reordering or inserting an event
+breaks the chain at that point. Appends lock the single chain-head row, so
+several replicas writing at once still build one chain, never a fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from storage.models import AuditChainHead, AuditEvent, AuditKind, RevocationRequest, utcnow
+
+GENESIS_HASH = "0" * 64
+
+# The fields the hash covers, in the canonical document. Adding a field is a new
+# chain version, not an edit of this list.
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "request_id",
+    "kind",
+    "actor_id",
+    "asset_id",
+    "product_key",
+    "device_key",
+    "cert_sn",
+    "reason",
+    "justification",
+    "note",
+    "enos_request_id",
+    "enos_code",
+    "enos_msg",
+    "channel_id",
+    "message_ts",
+    "prev_hash",
+)
+
+
+def canonical_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_document(event: AuditEvent) -> bytes:
+    document: dict[str, Any] = {name: getattr(event, name) for name in HASHED_FIELDS}
+    document["at"] = canonical_time(event.at)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(event.prev_hash.encode() + canonical_document(event)).hexdigest()
+
+
+def append_event(
+    session: Session,
+    request: RevocationRequest,
+    kind: AuditKind,
+    actor_id: str,
+    *,
+    note: str | None = None,
+) -> AuditEvent:
+    """Add one event for ``request`` to the chain, inside the caller's transaction."""
+    head = session.exec(
+        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+    ).one()
+    event = AuditEvent(
+        seq=head.seq + 1,
+        # Microseconds are what both databases keep; the hash must survive a round trip.
+        at=utcnow(),
+        request_id=request.id,
+        kind=kind.value,
+        actor_id=actor_id,
+        asset_id=request.asset_id,
+        product_key=request.product_key,
+        device_key=request.device_key,
+        cert_sn=request.cert_sn,
+        reason=request.reason,
+        justification=request.justification,
+        note=note,
+        enos_request_id=request.enos_request_id,
+        enos_code=request.enos_code,
+        enos_msg=request.enos_msg,
+        channel_id=request.approval_channel_id,
+        message_ts=request.message_ts,
+        prev_hash=head.hash,
+        hash="",
+    )
+    event.hash = event_hash(event)
+    head.seq = event.seq
+    head.hash = event.hash
+    session.add(event)
+    session.add(head)
+    session.flush()
+    return event
