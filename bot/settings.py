@@ -161,6 +161,14 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
 
+class DatabaseSettings(BaseSettings):
+    """Just the database, for commands that read the audit trail without Slack or EnOS."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Settings.model_fields["database_url"].default
+
+
 class SettingsError(Exception):
     """The configuration cannot be used; ``lines`` say what to fix, one per setting."""
 

@@ -13,8 +13,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from storage.db import Database
 from storage.models import AuditChainHead, AuditEvent, AuditKind, RevocationRequest, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -98,3 +99,34 @@ def append_event(
     session.add(head)
     session.flush()
     return event
+
+
+def newest_events(db: Database, limit: int) -> list[AuditEvent]:
+    with db.read() as session:
+        return list(
+            session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(limit))
+        )
+
+
+def describe_event(event: AuditEvent) -> str:
+    """One readable line: when, what, who, which certificate, what EnOS said."""
+    device = (
+        f"asset {event.asset_id}"
+        if event.asset_id
+        else f"product {event.product_key} device {event.device_key}"
+    )
+    parts = [
+        canonical_time(event.at),
+        f"#{event.seq}",
+        event.request_id,
+        event.kind.ljust(13),
+        f"by {event.actor_id}",
+        f"certSn {event.cert_sn}",
+        device,
+        f"reason {event.reason}",
+    ]
+    if event.enos_request_id or event.enos_code is not None:
+        parts.append(f"EnOS code {event.enos_code} requestId {event.enos_request_id or '-'}")
+    if event.note:
+        parts.append(f"note: {event.note}")
+    return "  ".join(parts)

@@ -212,3 +212,12 @@ class OutboxMessage(SQLModel, table=True):
     delivered_at: datetime | None = _time(nullable=True)
     gave_up_at: datetime | None = _time(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SeenSlackRequest(SQLModel, table=True):
+    """Signatures of Slack requests already handled, to refuse a replay of one."""
+
+    __tablename__ = "slack_request_seen"
+
+    signature_hash: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = _time(index=True)

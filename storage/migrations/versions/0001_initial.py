@@ -134,8 +134,17 @@ def upgrade() -> None:
             batch_op.f("ix_slack_outbox_request_id"), ["request_id"], unique=False
         )
 
+    op.create_table(
+        "slack_request_seen",
+        sa.Column("signature_hash", sa.String(length=64), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("signature_hash"),
+    )
+    op.create_index("ix_slack_request_seen_seen_at", "slack_request_seen", ["seen_at"])
+
 
 def downgrade() -> None:
+    op.drop_table("slack_request_seen")
     with op.batch_alter_table("slack_outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_slack_outbox_request_id"))
         batch_op.drop_index("ix_outbox_due")

@@ -1,0 +1,91 @@
+"""HTTP mode: an ASGI app for uvicorn with ``POST /slack/events`` and ``GET /healthz``.
+
+Before Bolt sees a request, its Slack signature is checked and its signature is
+recorded: a request whose signature was already seen (a replay, from any
+replica) is refused with 401 like a forged or stale one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from bot.slack.app import build_app
+from storage.db import run_sync
+from storage.replay import first_sighting
+
+log = logging.getLogger(__name__)
+
+# Slack's payloads are a few kilobytes; anything far larger is not from Slack.
+MAX_BODY_BYTES = 1_000_000
+
+
+def create_asgi_app(runtime: Runtime) -> Starlette:
+    bolt = build_app(runtime)
+    verifier = SignatureVerifier(runtime.settings.slack_signing_secret.get_secret_value())
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("request too large", status_code=413)
+        signature = request.headers.get("x-slack-signature", "")
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+            log.warning("refused a request with a bad, missing or stale Slack signature")
+            return PlainTextResponse("invalid signature", status_code=401)
+        if not await run_sync(first_sighting, runtime.db, signature):
+            log.warning("refused a replayed Slack request")
+            return PlainTextResponse("replayed request", status_code=401)
+        answer = await bolt.async_dispatch(
+            AsyncBoltRequest(
+                body=body.decode("utf-8", errors="replace"),
+                query=request.url.query,
+                headers={key: [value] for key, value in request.headers.items()},
+            )
+        )
+        headers = {key: ", ".join(values) for key, values in answer.headers.items()}
+        headers.pop("content-length", None)
+        return Response(answer.body, status_code=answer.status, headers=headers)
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await run_sync(_ping, runtime)
+        except Exception as error:
+            return JSONResponse({"ok": False, "database": type(error).__name__}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _ping(runtime: Runtime) -> None:
+    with runtime.db.read() as session:
+        session.execute(text("SELECT 1"))
+
+
+def build_socket_mode_app(runtime: Runtime) -> AsyncApp:
+    return build_app(runtime)
