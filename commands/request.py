@@ -261,8 +261,9 @@ _KEYS: Final[Mapping[str, RequestField]] = {
 # A value may be quoted with straight or typographic quotes (some clients convert them);
 # an unclosed quote runs to the end of the text.
 _QUOTED = r'"[^"]*(?:"|$)|“[^”]*(?:”|$)|\'[^\']*(?:\'|$)|‘[^’]*(?:’|$)'
+_KEY = r"[A-Za-z][A-Za-z_-]*"
 _TOKEN = re.compile(
-    rf"(?P<key>[A-Za-z][A-Za-z_-]*)[ \t]*=[ \t]*(?P<value>{_QUOTED}|[^\s]*)"
+    rf"(?P<key>{_KEY})[ \t]*=[ \t]*(?P<value>{_QUOTED}|(?!{_KEY}[ \t]*=)[^\s]+|)"
     rf"|(?P<word>{_QUOTED}|[^\s]+)",
 )
 _QUOTES: Final = {'"': '"', "“": "”", "'": "'", "‘": "’"}
@@ -272,33 +273,31 @@ _REASON_LABEL = re.compile(r".*\((\d)\)\s*")
 def parse_command_text(text: str) -> Command:
     """Read what followed ``/revoke-cert``. Never raises: what is not understood is kept."""
     stripped = text.strip()
-    first, _, rest = stripped.partition(" ")
-    if first.lower() in _HELP_WORDS and not rest.strip():
+    first, rest = [*stripped.split(maxsplit=1), "", ""][:2]
+    if first.lower() in _HELP_WORDS and not rest:
         return Help()
     if first.lower() == "history":
         return History(rest.strip())
-    if stripped.lower() == "history":
-        return History("")
 
     found: dict[RequestField, str] = {}
     not_understood: list[str] = []
+    reason: RevokeReason | None = None
     for match in _TOKEN.finditer(stripped):
+        token = match.group(0).strip()
         key = match.group("key")
-        if key is None:
-            not_understood.append(match.group(0))
-            continue
-        field = _KEYS.get(key.lower().replace("_", "").replace("-", ""))
-        value = _unquote(match.group("value"))
+        field = None if key is None else _KEYS.get(key.lower().replace("_", "").replace("-", ""))
+        value = _unquote(match.group("value") or "")
         if field is None or field in found or not _plausible(field, value):
-            not_understood.append(match.group(0))
-            continue
-        found[field] = value
+            not_understood.append(token)
+        elif field is RequestField.REASON:
+            reason = _parse_reason(value)
+            if reason is None:
+                not_understood.append(token)
+            else:
+                found[field] = value
+        else:
+            found[field] = value
 
-    reason = None
-    if RequestField.REASON in found:
-        reason = _parse_reason(found[RequestField.REASON])
-        if reason is None:
-            not_understood.append(f"reason={found[RequestField.REASON]}")
     return Prefill(
         asset_id=found.get(RequestField.ASSET_ID),
         product_key=found.get(RequestField.PRODUCT_KEY),
