@@ -194,9 +194,9 @@ def parse_cert_sn(text: str) -> int | str:
         )
     significant = text.lstrip("0")
     # Compare lengths first: int() refuses numbers of more than a few thousand digits.
-    if len(significant) > len(str(CERT_SN_MAX)) or int(text) > CERT_SN_MAX:
+    if len(significant) > len(str(CERT_SN_MAX)) or int(significant or "0") > CERT_SN_MAX:
         return f"The certSn is too large: EnOS accepts at most {CERT_SN_MAX}."
-    return int(text)
+    return int(significant or "0")
 
 
 def _reason(text: str, errors: dict[str, str]) -> RevokeReason | None:

@@ -132,6 +132,7 @@ VALID = [
     ),
     pytest.param({A: "a.b_c-d:e", C: " 0 "}, AssetId("a.b_c-d:e"), 0, id="certSn zero"),
     pytest.param({A: "Xy", C: "007"}, AssetId("Xy"), 7, id="leading zeros"),
+    pytest.param({A: "Xy", C: "0" * 5000 + "7"}, AssetId("Xy"), 7, id="thousands of zeros"),
     pytest.param({A: "Xy", C: str(CERT_SN_MAX)}, AssetId("Xy"), CERT_SN_MAX, id="certSn max"),
     pytest.param({A: "x" * ASSET_ID_MAX}, AssetId("x" * ASSET_ID_MAX), 52739, id="longest asset"),
     pytest.param(
