@@ -62,6 +62,7 @@ Block = dict[str, Any]
 _TEXT_ID: Final = 200
 _TEXT_NOTE: Final = 500
 _TEXT_JUSTIFICATION: Final = 1000
+_TEXT_SENTENCE: Final = 500
 # How much of one EnOS-provided certificate attribute the approval message shows.
 _CERT_ATTRIBUTE: Final = 500
 
@@ -185,7 +186,7 @@ def _summary(
     ]
     if approver_id:
         parts.append(f"approved by {_person(approver_id)}")
-    parts.append(f"status {escape(status)}")
+    parts.append(f"status {fit(escape(status), _TEXT_ID)}")
     parts.extend(extra)
     if request.justification:
         parts.append(f"justification {fit(escape(request.justification), _TEXT_JUSTIFICATION)}")
@@ -281,6 +282,12 @@ def _headline(
                 "List Certificate in EnOS before retrying. *Request again* starts a new "
                 "request that needs a fresh approval."
             )
+        case RequestStatus.FAILED:
+            return (
+                f":x: *Not revoked.* Approved by {approver}, but EnOS could not be reached: "
+                "the revoke call was never delivered and nothing changed in EnOS. "
+                "*Request again* starts a new request that needs a fresh approval."
+            )
         case RequestStatus.DENIED:
             return f":no_entry: *Denied* by {decider}. Nothing was sent to EnOS."
         case RequestStatus.CANCELLED:
@@ -339,7 +346,7 @@ def _outcome(request: RevocationRequest, status: RequestStatus | None) -> str | 
             if request.outcome_detail:
                 lines.append(f"*What to do* {escape(request.outcome_detail)}")
             return "\n".join(lines)
-        case RequestStatus.UNKNOWN:
+        case RequestStatus.UNKNOWN | RequestStatus.FAILED:
             detail = escape(request.outcome_detail or "no detail")
             return f"*What happened* {detail}"
         case RequestStatus.DENIED | RequestStatus.CANCELLED:
@@ -408,9 +415,13 @@ def _actions(
             _button("Deny", ActionId.DENY, request.id, style="danger"),
             _button("Cancel", ActionId.CANCEL, request.id),
         ]
-    if status is RequestStatus.UNKNOWN:
+    if status in _RETRYABLE or expired_unswept:
         return [_button("Request again", ActionId.REQUEST_AGAIN, request.id)]
     return []
+
+
+# The statuses after which the same certificate may be asked for again, with a new approval.
+_RETRYABLE: Final = (RequestStatus.UNKNOWN, RequestStatus.FAILED, RequestStatus.EXPIRED)
 
 
 def _approve_confirm(request: RevocationRequest) -> dict[str, Any]:
@@ -434,10 +445,10 @@ def _footer(request: RevocationRequest, status: RequestStatus | None, expired_un
             f"Approve or Deny: an allowed approver other than {requester}. "
             f"Cancel: {requester} only. Request {code(request.id)}."
         )
-    if status is RequestStatus.UNKNOWN:
+    if status in _RETRYABLE or expired_unswept:
         return (
-            f"Request again: anyone may ask; it creates a new request for certSn "
-            f"{request.cert_sn} and needs a new approval. Request {code(request.id)}."
+            f"Request again creates a new request for certSn {request.cert_sn}; "
+            f"it needs a new approval. Request {code(request.id)}."
         )
     return f"Request {code(request.id)}."
 
@@ -502,6 +513,15 @@ def _event_sentence(request: RevocationRequest, event: AuditEvent) -> str:
             if detail:
                 lines.append(f"*What happened* {escape(detail)}")
             return "\n".join(lines)
+        case AuditKind.FAILED:
+            detail = event.note or request.outcome_detail
+            lines = [
+                f":x: Not revoked: EnOS could not be reached, so {cert} was not revoked and "
+                "nothing changed. *Request again* on the message above needs a fresh approval."
+            ]
+            if detail:
+                lines.append(f"*What happened* {escape(detail)}")
+            return "\n".join(lines)
         case AuditKind.DENIED:
             return f":no_entry: Denied by {actor}{note} Nothing was sent to EnOS."
         case AuditKind.CANCELLED:
@@ -509,7 +529,7 @@ def _event_sentence(request: RevocationRequest, event: AuditEvent) -> str:
         case AuditKind.EXPIRED:
             return (
                 f":hourglass: Expired: nobody approved it by {slack_date(request.expires_at)}. "
-                "Nothing was sent to EnOS."
+                "Nothing was sent to EnOS; *Request again* on the message above asks anew."
             )
         case AuditKind.UNDELIVERABLE:
             return f":warning: Could not be posted for approval{note} The request was closed."
@@ -523,7 +543,7 @@ def _plain_sentence(sentence: str) -> str:
     first = sentence.split("\n", 1)[0].replace("`", "")
     if first.startswith(":"):
         first = first.split(" ", 1)[-1]
-    return first
+    return fit(first, _TEXT_SENTENCE)
 
 
 def requester_notice(
@@ -558,6 +578,19 @@ def _undeliverable_sentence(
 
 
 # --- Modals ---
+
+
+def notice_modal(text: str) -> dict[str, Any]:
+    """A modal that only says something, e.g. why a submission was not accepted.
+
+    ``text`` is mrkdwn written by the bot; user text in it must already be escaped.
+    """
+    return {
+        "type": "modal",
+        "title": _plain("Revoke certificate", VIEW_TITLE),
+        "close": _plain("Close", VIEW_TITLE),
+        "blocks": [_section(text)],
+    }
 
 
 def request_modal(prefill: Prefill | None, origin_channel_id: str) -> dict[str, Any]:
