@@ -596,14 +596,14 @@ REPLY_CONTENT: dict[AuditKind, tuple[dict[str, Any], list[str]]] = {
     AuditKind.APPROVED: ({}, [f"Approved by {mention(APPROVER)}", "Revoking"]),
     AuditKind.REVOKED: ({"enos_request_id": "enos-req-981"}, ["revoked", "`enos-req-981`"]),
     AuditKind.REFUSED: (
-        {"enos_code": 11404, "enos_msg": "Certificate not found", "note": "Check the certSn."},
-        ["refused", "`11404`", "Certificate not found", "Check the certSn."],
+        {"enos_code": 11404, "enos_msg": "Certificate not found"},
+        ["refused", "`11404`", "Certificate not found", "What to do* Check the certSn."],
     ),
     AuditKind.UNKNOWN: (
-        {"note": "read timeout"},
-        ["may or may not", "List Certificate", "fresh approval", "read timeout"],
+        {"note": "interrupted"},
+        ["may or may not", "List Certificate", "fresh approval", "Note* interrupted"],
     ),
-    AuditKind.FAILED: ({"note": "connection refused"}, ["could not be reached", "refused"]),
+    AuditKind.FAILED: ({}, ["could not be reached", "What happened* connection refused"]),
     AuditKind.DENIED: ({"note": "<!channel> wrong device"}, ["Denied", "&lt;!channel&gt;"]),
     AuditKind.CANCELLED: ({"actor_id": REQUESTER}, ["Cancelled", mention(REQUESTER)]),
     AuditKind.EXPIRED: ({"actor_id": "system"}, ["Expired", "nobody approved"]),
@@ -618,7 +618,8 @@ def test_every_audit_kind_has_a_reply() -> None:
 @pytest.mark.parametrize("kind", list(AuditKind))
 def test_thread_reply_says_what_happened_and_stays_searchable(kind: AuditKind) -> None:
     changes, phrases = REPLY_CONTENT[kind]
-    request = make_request(approver_id=APPROVER)
+    detail = {"refused": "Check the certSn.", "failed": "connection refused"}.get(kind.value)
+    request = make_request(approver_id=APPROVER, outcome_detail=detail)
 
     reply = thread_reply(request, make_event(request, kind.value, **changes))
 
@@ -631,6 +632,15 @@ def test_thread_reply_says_what_happened_and_stays_searchable(kind: AuditKind) -
     assert f"status {kind.value}" in reply.text
     assert_message_fits(reply)
     assert_no_live_markup(reply, {REQUESTER, APPROVER})
+
+
+def test_reply_shows_the_note_of_a_revocation_found_after_a_restart() -> None:
+    request = request_in(RequestStatus.REVOKED, enos_request_id=None)
+    note = "The bot stopped during the EnOS call; List Certificate shows it revoked."
+
+    reply = thread_reply(request, make_event(request, "revoked", note=note))
+
+    assert note in all_text(reply)
 
 
 def test_revoked_reply_text_names_approver_and_enos_request_id() -> None:

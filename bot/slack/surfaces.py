@@ -481,47 +481,53 @@ _BEFORE_APPROVAL: Final = frozenset(
 
 
 def _event_sentence(request: RevocationRequest, event: AuditEvent) -> str:
+    lines = [_event_headline(request, event)]
+    kind = event.kind
+    if kind == AuditKind.REFUSED and request.outcome_detail:
+        lines.append(f"*What to do* {escape(request.outcome_detail)}")
+    if kind in (AuditKind.UNKNOWN, AuditKind.FAILED) and request.outcome_detail:
+        lines.append(f"*What happened* {escape(request.outcome_detail)}")
+    if event.note and kind not in _NOTE_IN_HEADLINE:
+        lines.append(f"*Note* {escape(event.note)}")
+    return "\n".join(lines)
+
+
+# Events whose note is the point of the sentence (a deny reason, Slack's error).
+_NOTE_IN_HEADLINE: Final = frozenset(
+    {AuditKind.DENIED.value, AuditKind.CANCELLED.value, AuditKind.UNDELIVERABLE.value}
+)
+
+
+def _event_headline(request: RevocationRequest, event: AuditEvent) -> str:
     actor = _person(event.actor_id)
     cert = f"certSn {code(str(event.cert_sn))}"
-    note = f": {escape(event.note)}" if event.note else "."
+    note = f": {escape(event.note)}." if event.note else "."
     match event.kind:
         case AuditKind.REQUESTED:
             return f":lock: Requested by {actor}; waiting for a second person to approve."
         case AuditKind.POSTED:
-            return f":mailbox: Posted for approval by {actor}."
+            return ":mailbox: Posted for approval."
         case AuditKind.APPROVED:
             return f":white_check_mark: Approved by {actor}. Revoking {cert} in EnOS now…"
         case AuditKind.REVOKED:
             rid = code(event.enos_request_id or "not given")
             return f":white_check_mark: EnOS revoked {cert}. EnOS requestId {rid}."
         case AuditKind.REFUSED:
-            remedy = event.note or request.outcome_detail
-            lines = [
+            return (
                 f":x: EnOS refused to revoke {cert}: code {code(str(event.enos_code))}, "
                 f"{escape(event.enos_msg or 'no message')}. The certificate was not revoked."
-            ]
-            if remedy:
-                lines.append(f"*What to do* {escape(remedy)}")
-            return "\n".join(lines)
+            )
         case AuditKind.UNKNOWN:
-            detail = event.note or request.outcome_detail
-            lines = [
+            return (
                 f":warning: Outcome unknown for {cert}: the certificate *may or may not* be "
                 "revoked. Check it with List Certificate in EnOS before retrying; "
                 "*Request again* on the message above needs a fresh approval."
-            ]
-            if detail:
-                lines.append(f"*What happened* {escape(detail)}")
-            return "\n".join(lines)
+            )
         case AuditKind.FAILED:
-            detail = event.note or request.outcome_detail
-            lines = [
+            return (
                 f":x: Not revoked: EnOS could not be reached, so {cert} was not revoked and "
                 "nothing changed. *Request again* on the message above needs a fresh approval."
-            ]
-            if detail:
-                lines.append(f"*What happened* {escape(detail)}")
-            return "\n".join(lines)
+            )
         case AuditKind.DENIED:
             return f":no_entry: Denied by {actor}{note} Nothing was sent to EnOS."
         case AuditKind.CANCELLED:
@@ -534,12 +540,12 @@ def _event_sentence(request: RevocationRequest, event: AuditEvent) -> str:
         case AuditKind.UNDELIVERABLE:
             return f":warning: Could not be posted for approval{note} The request was closed."
         case _:
-            return f"{escape(event.kind)} by {actor}{note}"
+            return f"{escape(event.kind)} by {actor}."
 
 
 def _plain_sentence(sentence: str) -> str:
-    """The first line of a sentence, without the leading emoji or code marks, for the
-    top-level text. User text in it went through code(), so every backtick left is ours."""
+    """The first line of a sentence, without the leading emoji or code marks: the top-level
+    text is for notifications and search, where they only get in the way."""
     first = sentence.split("\n", 1)[0].replace("`", "")
     if first.startswith(":"):
         first = first.split(" ", 1)[-1]
@@ -553,7 +559,7 @@ def requester_notice(
     if event.kind == AuditKind.UNDELIVERABLE:
         sentence = _undeliverable_sentence(request, event, bot_user_id)
     else:
-        sentence = f"Your certificate revocation request: {_event_sentence(request, event)}"
+        sentence = _event_sentence(request, event)
     text = _summary(request, event.kind, approver_id=request.approver_id, extra=[])
     return _message(f"{_plain_sentence(sentence)} {text}", [_section(sentence)])
 
