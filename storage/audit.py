@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,3 +131,59 @@ def describe_event(event: AuditEvent) -> str:
     if event.note:
         parts.append(f"note: {event.note}")
     return "  ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of walking the chain: how far it held, and the first break if any."""
+
+    checked: int
+    broken_at: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"intact: {self.checked} events checked"
+        return f"broken at event #{self.broken_at}: {self.problem}"
+
+
+def verify_chain(db: Database, batch: int = 5000) -> ChainReport:
+    """Walk every event in order, in constant memory, and report the first break."""
+    expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
+    with db.read() as session:
+        while True:
+            events = session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.seq) >= expected_seq)
+                .order_by(col(AuditEvent.seq))
+                .limit(batch)
+            ).all()
+            for event in events:
+                problem = _break(event, expected_seq, expected_prev)
+                if problem:
+                    return ChainReport(checked, event.seq if event.seq else expected_seq, problem)
+                expected_seq, expected_prev, checked = event.seq + 1, event.hash, checked + 1
+            session.expunge_all()
+            if len(events) < batch:
+                break
+        head = session.get(AuditChainHead, 1)
+    if head is not None and (head.seq, head.hash) != (expected_seq - 1, expected_prev):
+        return ChainReport(
+            checked, head.seq, f"the chain ends at #{expected_seq - 1} but was written up to "
+            f"#{head.seq}: the events after #{expected_seq - 1} were deleted"
+        )  # fmt: skip
+    return ChainReport(checked)
+
+
+def _break(event: AuditEvent, expected_seq: int, expected_prev: str) -> str | None:
+    if event.seq != expected_seq:
+        return f"event #{expected_seq} is missing (deleted), the next one is #{event.seq}"
+    if event.prev_hash != expected_prev:
+        return "it does not follow the event before it (events reordered or inserted)"
+    if event.hash != event_hash(event):
+        return "its content does not match its hash (the event was edited)"
+    return None

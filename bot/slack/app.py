@@ -47,7 +47,6 @@ RETRYABLE = {RequestStatus.UNKNOWN, RequestStatus.FAILED, RequestStatus.EXPIRED}
 def build_app(runtime: Runtime) -> AsyncApp:
     settings = runtime.settings
     app = AsyncApp(
-        token=settings.slack_bot_token.get_secret_value(),
         client=runtime.web,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=False,
