@@ -152,8 +152,9 @@ def text_objects(node: Any) -> Iterator[dict[str, Any]]:
 
 def limit_problems(node: Any, path: str = "") -> Iterator[str]:
     def over(value: Any, limit: int, what: str) -> Iterator[str]:
-        if value is not None and len(value) > limit:
-            yield f"{path}{what}: {len(value)} > {limit}"
+        size = slack_text.slack_length(value) if isinstance(value, str) else len(value or ())
+        if size > limit:
+            yield f"{path}{what}: {size} > {limit}"
 
     if isinstance(node, list):
         for i, item in enumerate(node):
@@ -211,7 +212,7 @@ def limit_problems(node: Any, path: str = "") -> Iterator[str]:
 
 
 def assert_message_fits(message: SlackMessage) -> None:
-    assert 0 < len(message.text) < 4000
+    assert 0 < slack_text.slack_length(message.text) < 4000
     assert len(message.blocks) <= 50
     problems = list(limit_problems(message.blocks))
     assert not problems, problems
@@ -319,13 +320,19 @@ def test_fit_property(raw: str, limit: int) -> None:
 
     shortened = fit(text, limit)
 
-    assert len(shortened) <= limit
+    assert slack_text.slack_length(shortened) <= limit
     if shortened != text:
         kept = shortened.removesuffix("…")
         assert shortened.endswith("…")
         assert text.startswith(kept)
         assert kept.count("<") == kept.count(">")
         assert not re.search(r"&[a-z]{0,3}$", kept)
+
+
+def test_fit_counts_an_emoji_as_two() -> None:
+    assert slack_text.slack_length("🔥é") == 3
+    assert fit("🔥" * 3, 6) == "🔥" * 3
+    assert fit("🔥" * 4, 6) == "🔥🔥…"
 
 
 def test_slack_date() -> None:

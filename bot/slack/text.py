@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
-# --- Slack's limits, in characters (Block Kit reference). ---
+# --- Slack's limits (Block Kit reference), counted by slack_length(). ---
 
 SECTION_TEXT: Final = 3000
 """A section's text, a context element's text, any text object not listed below."""
@@ -53,16 +53,36 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def fit(text: str, limit: int) -> str:
-    """Return ``text`` if it fits in ``limit`` characters, else a shortened copy ending in "…".
+def slack_length(text: str) -> int:
+    """Length in UTF-16 code units, the way a JavaScript client counts.
 
-    The cut never falls inside an escape entity (``&amp;``) or a ``<...>`` token
-    (mention, date, link), so what is left still renders as intended.
+    Never less than the number of characters, so text within a limit by this count is
+    within it whichever way Slack counts (an emoji is one character but two units).
     """
-    if len(text) <= limit:
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def fit(text: str, limit: int) -> str:
+    """Return ``text`` if it fits in ``limit``, else a shortened copy ending in "…".
+
+    Lengths are counted by :func:`slack_length`. The cut never falls inside an escape
+    entity (``&amp;``) or a ``<...>`` token (mention, date, link), so what is left
+    still renders as intended.
+    """
+    if len(text) <= limit // 2 or slack_length(text) <= limit:
         return text
-    cut = _safe_cut(text, max(limit - len(ELLIPSIS), 0))
+    cut = _safe_cut(text, _prefix_within(text, max(limit - slack_length(ELLIPSIS), 0)))
     return text[:cut] + ELLIPSIS
+
+
+def _prefix_within(text: str, budget: int) -> int:
+    """The number of leading characters of ``text`` whose slack_length is at most ``budget``."""
+    used = 0
+    for index, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > budget:
+            return index
+    return len(text)
 
 
 def _safe_cut(text: str, cut: int) -> int:
