@@ -217,7 +217,9 @@ def assert_message_fits(message: SlackMessage) -> None:
     problems = list(limit_problems(message.blocks))
     assert not problems, problems
     for block in message.blocks:
-        Block.parse(block).validate_json()  # slack_sdk's own checks, as a second opinion
+        parsed = Block.parse(block)  # slack_sdk's own checks, as a second opinion
+        assert parsed is not None
+        parsed.validate_json()
 
 
 def assert_view_fits(view: dict[str, Any]) -> None:
@@ -230,7 +232,7 @@ TOKEN = re.compile(r"<([^<>]*)>")
 DATE_TOKEN = re.compile(r"!date\^-?\d+\^\{date_short_pretty\}( \{time\})?\|[^<>|]*")
 
 
-def live_markup(text: str, user_ids: set[str], channel_ids: set[str]) -> list[str]:
+def live_markup(text: str, user_ids: set[str], channel_ids: frozenset[str]) -> list[str]:
     """Tokens Slack would act on that the bot did not mean to write, and bare & < >."""
     problems = []
     for token in TOKEN.findall(text):
@@ -250,7 +252,7 @@ def live_markup(text: str, user_ids: set[str], channel_ids: set[str]) -> list[st
 
 
 def assert_no_live_markup(
-    message: SlackMessage, user_ids: set[str], channel_ids: set[str] = frozenset()
+    message: SlackMessage, user_ids: set[str], channel_ids: frozenset[str] = frozenset()
 ) -> None:
     texts = [message.text] + [
         t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"
@@ -831,7 +833,7 @@ def test_thread_reply_and_notice_fit_slack_and_escape_everything(
         requester_notice(request, event, bot_user_id="U0BOT1"),
     ):
         assert_message_fits(message)
-        assert_no_live_markup(message, ids_of(request, actor, "U0BOT1"), {"C0APPROVE1"})
+        assert_no_live_markup(message, ids_of(request, actor, "U0BOT1"), frozenset({"C0APPROVE1"}))
 
 
 def test_maximal_valid_request_keeps_every_identifier_in_the_text() -> None:
