@@ -270,6 +270,12 @@ async def test_a_message_needs_text_or_blocks(client: AsyncWebClient) -> None:
         assert raised.value.response["error"] == "no_text"
 
 
+async def test_a_malformed_thread_ts_is_refused(client: AsyncWebClient) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_postMessage(channel=CHANNEL, text="reply", thread_ts="0")
+    assert raised.value.response["error"] == "invalid_thread_ts"
+
+
 async def test_ephemeral_messages_reach_only_their_user(
     standin: SlackStandIn, client: AsyncWebClient
 ) -> None:
