@@ -1035,8 +1035,8 @@ class SlackStandIn:
             return content
         thread_ts = args.get("thread_ts")
         if thread_ts is not None and not _TS.match(str(thread_ts)):
-            message = f"[ERROR] {thread_ts} is not a valid thread_ts"
-            return _error("invalid_thread_ts", response_metadata={"messages": [message]})
+            why = f"[ERROR] {thread_ts} is not a valid thread_ts"
+            return _error("invalid_thread_ts", response_metadata={"messages": [why]})
         broadcast = thread_ts is not None and _flag(args.get("reply_broadcast"))
         message = self._post(
             channel_id,
