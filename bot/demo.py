@@ -113,7 +113,9 @@ def _play(stack: LocalStack, database_url: str) -> int:
 
 
 def _approval_message(stack: LocalStack) -> dict[str, Any] | None:
-    messages = [m for m in stack.standin.messages(ONCALL_CHANNEL) if not m.get("thread_ts")]
+    messages = [
+        m for m in stack.standin.messages(ONCALL_CHANNEL) if m.get("thread_ts") in (None, m["ts"])
+    ]
     return messages[-1] if messages else None
 
 

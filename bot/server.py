@@ -41,7 +41,7 @@ def create_asgi_app(runtime: Runtime) -> Starlette:
             return PlainTextResponse("request too large", status_code=413)
         signature = request.headers.get("x-slack-signature", "")
         timestamp = request.headers.get("x-slack-request-timestamp", "")
-        if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        if not _signed_by_slack(verifier, body, timestamp, signature):
             log.warning("refused a request with a bad, missing or stale Slack signature")
             return PlainTextResponse("invalid signature", status_code=401)
         if not await run_sync(first_sighting, runtime.db, signature):
@@ -80,6 +80,14 @@ def create_asgi_app(runtime: Runtime) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _signed_by_slack(
+    verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
+) -> bool:
+    if not timestamp.isdigit() or not signature.startswith("v0="):
+        return False
+    return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
 
 
 def _ping(runtime: Runtime) -> None:

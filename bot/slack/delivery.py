@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import select
 
 from bot.slack.surfaces import SlackMessage, approval_message, requester_notice, thread_reply
 from commands.workflow import RevocationService
@@ -148,7 +149,9 @@ class Delivery:
             request = queries.get(session, message.request_id)
             event = None
             if message.event_seq is not None:
-                event = session.query(AuditEvent).filter_by(seq=message.event_seq).one_or_none()
+                event = session.exec(
+                    select(AuditEvent).where(AuditEvent.seq == message.event_seq)
+                ).one_or_none()
             return request, event
 
     async def _post_request(self, request: RevocationRequest) -> None:
