@@ -12,14 +12,17 @@ import logging
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.slack.ids import ActionId, RequestInput
+from bot.slack.standin import SlackStandIn
 from bot.stack import ONCALL_CHANNEL, LocalStack
 from storage.audit import describe_event, newest_events, verify_chain
 from storage.db import Database
 
+T = TypeVar("T")
 REQUESTER, APPROVER = "U0ALICE", "U0BOB"
 ASSET_ID, CERT_SN = "Xy12AbCd", 52739
 JUSTIFICATION = (
@@ -55,7 +58,7 @@ def _play(stack: LocalStack, database_url: str) -> int:
     started = time.perf_counter()
     answer = driver.slash_command(REQUESTER, command, channel_id=ONCALL_CHANNEL)
     took = (time.perf_counter() - started) * 1000
-    view = standin.wait_for(lambda: standin.last_view(REQUESTER))
+    view = _until(standin, lambda: standin.last_view(REQUESTER))
     _say(f"bot answered HTTP {answer.status_code} in {took:.0f} ms and opened the modal "
          f"“{view['title']['text']}”, prefilled from the command")  # fmt: skip
 
@@ -63,22 +66,22 @@ def _play(stack: LocalStack, database_url: str) -> int:
           "and submits")  # fmt: skip
     answer = driver.submit_view(REQUESTER, view, {RequestInput.JUSTIFICATION.value: JUSTIFICATION})
     _say(f"bot answered HTTP {answer.status_code}: the modal closes")
-    message = standin.wait_for(lambda: _approval_message(stack))
+    message = _until(standin, lambda: _approval_message(stack))
 
     _step(3, f"the approval message is posted in #{standin.channel_name(ONCALL_CHANNEL)}")
-    message = standin.wait_for(lambda: _looked_up(stack))
+    message = _until(standin, lambda: _looked_up(stack))
     _show_message(message)
 
     _step(4, "@alice clicks Approve on her own request")
     driver.click(REQUESTER, message, ActionId.APPROVE.value, channel_id=ONCALL_CHANNEL)
-    refusal = standin.wait_for(lambda: _last_response(stack, REQUESTER))
+    refusal = _until(standin, lambda: _last_response(stack, REQUESTER))
     _say(f"refused, privately: “{refusal}”")
 
     _step(5, "@bob clicks Approve and confirms the dialog")
     confirm = _button(message, ActionId.APPROVE.value).get("confirm", {})
     _say(f"the dialog asked: “{confirm.get('text', {}).get('text', '')}”")
     driver.click(APPROVER, message, ActionId.APPROVE.value, channel_id=ONCALL_CHANNEL)
-    replies = standin.wait_for(lambda: _thread_has_outcome(stack, message["ts"]), timeout=30)
+    replies = _until(standin, lambda: _thread_has_outcome(stack, message["ts"]), timeout=30)
 
     _step(6, "the EnOS sandbox received the revoke call")
     for call in sandbox.calls("revoke"):
@@ -110,6 +113,12 @@ def _play(stack: LocalStack, database_url: str) -> int:
         else f"FAILED: certificate {CERT_SN} is not revoked in the sandbox ({cert})"
     )
     return 0 if revoked else 1
+
+
+def _until(standin: SlackStandIn, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
+    found = standin.wait_for(predicate, timeout=timeout)
+    assert found is not None
+    return found
 
 
 def _approval_message(stack: LocalStack) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,6 +25,7 @@ from bot.slack.delivery import Delivery
 from bot.slack.groups import GroupDirectory
 from commands.approval import MemberList
 from commands.workflow import RevocationService, Timing
+from storage import outbox
 from storage.db import Database, describe_url, run_sync
 from storage.replay import forget_old
 
@@ -48,10 +48,9 @@ class Runtime:
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
             timeout=10,
-            # Quick retries in place; anything longer is the outbox's job.
+            # One quick retry in place; waiting out a rate limit is the outbox's job.
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=1),
                 AsyncServerErrorRetryHandler(max_retry_count=1),
             ],
         )
@@ -61,7 +60,9 @@ class Runtime:
             Timing(settings.revoke_request_ttl, settings.revoke_execution_lease),
             on_outbox=self._wake_delivery,
         )
-        self.delivery = Delivery(self.db, self.web, self.service)
+        self.delivery = Delivery(
+            self.db, self.web, self.service, lease=settings.revoke_delivery_lease
+        )
         self.groups = GroupDirectory(self.web)
         self.approvers = MemberList.of(settings.revoke_approvers)
         self.requesters = MemberList.of(settings.revoke_requesters)
@@ -84,6 +85,8 @@ class Runtime:
     async def start(self) -> None:
         log.info("database %s", describe_url(self.settings.database_url))
         await run_sync(self.db.migrate)
+        # A restart is usually someone fixing something: retry owed Slack messages now.
+        await run_sync(self._retry_owed_now)
         if self.approvers.is_open:
             log.warning(
                 "REVOKE_APPROVERS is empty: any member other than the requester can approve"
@@ -106,9 +109,21 @@ class Runtime:
                 log.exception("sweep failed; trying again in %.0fs", interval)
             await asyncio.sleep(interval)
 
+    def _release(self, message_ids: list[int]) -> None:
+        with self.db.write() as session:
+            outbox.retry_now(session, message_ids)
+
+    def _retry_owed_now(self) -> None:
+        with self.db.write() as session:
+            outbox.retry_now(session)
+
     async def stop(self) -> None:
+        # Give back what was claimed but not sent, so no process waits out our lease.
+        in_flight = self.delivery.claimed()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if in_flight:
+            await run_sync(self._release, in_flight)
         await self.enos.aclose()
         await run_sync(self.db.dispose)

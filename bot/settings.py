@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # process takes it over; longer than the EnOS total timeout.
     revoke_execution_lease: timedelta = timedelta(seconds=60)
     revoke_sweep_interval: timedelta = timedelta(seconds=10)
+    # How long one process may take to send one Slack message before another sends it.
+    revoke_delivery_lease: timedelta = timedelta(seconds=30)
 
     log_level: str = "INFO"
 
@@ -134,7 +136,11 @@ class Settings(BaseSettings):
         return ids[0]
 
     @field_validator(
-        "revoke_request_ttl", "revoke_execution_lease", "revoke_sweep_interval", mode="before"
+        "revoke_request_ttl",
+        "revoke_execution_lease",
+        "revoke_sweep_interval",
+        "revoke_delivery_lease",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> timedelta:

@@ -22,6 +22,6 @@ async def run_socket_mode(settings: Settings) -> None:
     )
     log.info("connecting to Slack in Socket Mode")
     try:
-        await handler.start_async()
+        await handler.start_async()  # type: ignore[no-untyped-call]
     finally:
         await runtime.stop()

@@ -37,10 +37,12 @@ class LocalStack:
         self._standin_server: ServerThread | None = None
         self.runtime: Runtime | None = None
 
-    def start(self) -> LocalStack:
+    def start(self, *, with_bot: bool = True) -> LocalStack:
+        """Start the sandbox and the stand-in, and unless told otherwise an in-process bot."""
         self._sandbox_server.start()
         self._standin_server = self.standin.serve()
-        self.start_bot()
+        if with_bot:
+            self.start_bot()
         return self
 
     def env(self) -> dict[str, str]:

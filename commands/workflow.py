@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlmodel import col
+
 from bot.enos.models import (
     AssetId,
     Certificates,
@@ -188,7 +190,7 @@ class RevocationService:
                         "decided_at": now,
                         "lease_until": now + self.timing.execution_lease,
                     },
-                    where=[RevocationRequest.expires_at > now],  # type: ignore[list-item]
+                    where=[col(RevocationRequest.expires_at) > now],
                 )
                 if request is None:
                     return None
@@ -308,7 +310,7 @@ class RevocationService:
                 kind=AuditKind.EXPIRED,
                 actor_id=SYSTEM_ACTOR,
                 values={},
-                where=[RevocationRequest.expires_at <= utcnow()],  # type: ignore[list-item]
+                where=[col(RevocationRequest.expires_at) <= utcnow()],
             )
             if request is not None:
                 expired += 1
@@ -338,7 +340,7 @@ class RevocationService:
                 request.id,
                 from_statuses=[RequestStatus.EXECUTING],
                 values={"lease_until": utcnow() + self.timing.execution_lease},
-                where=[RevocationRequest.lease_until == request.lease_until],  # type: ignore[list-item]
+                where=[col(RevocationRequest.lease_until) == request.lease_until],
             )
             return taken is not None
 
@@ -401,7 +403,7 @@ class RevocationService:
         return request
 
 
-def _device_columns(device: DeviceIdentifier) -> dict[str, str | None]:
+def _device_columns(device: DeviceIdentifier) -> dict[str, Any]:
     match device:
         case AssetId():
             return {"asset_id": device.asset_id, "product_key": None, "device_key": None}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -31,7 +31,7 @@ def enqueue(
     return message
 
 
-def _owed() -> list[object]:
+def _owed() -> list[ColumnElement[bool]]:
     return [col(OutboxMessage.delivered_at).is_(None), col(OutboxMessage.gave_up_at).is_(None)]
 
 
@@ -42,10 +42,10 @@ def claim_due(
     older = aliased(OutboxMessage)
     free = or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now)
     blocked = exists().where(
-        older.request_id == OutboxMessage.request_id,
-        older.id < OutboxMessage.id,  # type: ignore[operator]
-        older.delivered_at.is_(None),  # type: ignore[union-attr]
-        older.gave_up_at.is_(None),  # type: ignore[union-attr]
+        col(older.request_id) == col(OutboxMessage.request_id),
+        col(older.id) < col(OutboxMessage.id),
+        col(older.delivered_at).is_(None),
+        col(older.gave_up_at).is_(None),
     )
     candidates = session.exec(
         select(OutboxMessage)
@@ -97,6 +97,19 @@ def give_up_request(session: Session, request_id: str, error: str) -> None:
         .where(col(OutboxMessage.request_id) == request_id, *_owed())
         .values(gave_up_at=utcnow(), lease_until=None, last_error=error)
     )
+
+
+def retry_now(session: Session, message_ids: list[int] | None = None) -> None:
+    """Make owed messages due at once and free their leases (after a restart, or ours
+    when this process stops mid-send)."""
+    now = utcnow()
+    query = update(OutboxMessage).where(*_owed())
+    if message_ids is None:
+        free = or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now)
+        query = query.where(free)
+    else:
+        query = query.where(col(OutboxMessage.id).in_(message_ids))
+    session.execute(query.values(next_attempt_at=now, lease_until=None))
 
 
 def owed_count(session: Session) -> int:

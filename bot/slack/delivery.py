@@ -60,6 +60,7 @@ class Delivery:
         self.lease = lease
         self.idle_poll_seconds = idle_poll_seconds
         self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -87,7 +88,19 @@ class Delivery:
         await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
 
+    def claimed(self) -> list[int]:
+        """Messages this process is sending right now (their leases are its own)."""
+        return sorted(self._in_flight)
+
     async def _deliver(self, message: OutboxMessage) -> None:
+        assert message.id is not None
+        self._in_flight.add(message.id)
+        try:
+            await self._attempt(message)
+        finally:
+            self._in_flight.discard(message.id)
+
+    async def _attempt(self, message: OutboxMessage) -> None:
         assert message.id is not None
         try:
             await self._send(message)

@@ -10,9 +10,10 @@ import os
 
 from alembic import context
 from sqlalchemy import Engine
+from sqlmodel import SQLModel
 
+import storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from storage.db import create_db_engine
-from storage.models import SQLModel
 
 config = context.config
 engine: Engine | None = config.attributes.get("engine")
