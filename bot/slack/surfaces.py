@@ -218,7 +218,7 @@ def approval_message(request: RevocationRequest, *, now: datetime) -> SlackMessa
     outcome = _outcome(request, status)
     if outcome:
         blocks.append(_section(outcome))
-    blocks.append(_section(_certificate(request.cert_lookup, now)))
+    blocks.append(_section(_certificate(request.cert_lookup, now, status)))
 
     actions = _actions(request, status, expired_unswept)
     if actions:
@@ -361,7 +361,9 @@ def _outcome(request: RevocationRequest, status: RequestStatus | None) -> str | 
             return None
 
 
-def _certificate(cert_lookup: str | None, now: datetime) -> str:
+def _certificate(cert_lookup: str | None, now: datetime, status: RequestStatus | None) -> str:
+    # Once decided, the facts are history: say so rather than show a stale "valid".
+    deciding = status is RequestStatus.PENDING
     if cert_lookup is None:
         return ":mag: Looking the certificate up in EnOS…"
     try:
@@ -370,14 +372,15 @@ def _certificate(cert_lookup: str | None, now: datetime) -> str:
     except (ValueError, KeyError, TypeError, AttributeError, AssertionError):
         return ":warning: The certificate lookup stored with this request cannot be read."
 
-    lines = ["*Certificate in EnOS*"]
+    lines = ["*Certificate in EnOS*" if deciding else "*Certificate in EnOS when requested*"]
     if lookup.state is LookupState.FOUND and lookup.certificate is not None:
         lines.extend(_certificate_lines(lookup.certificate))
     elif lookup.state is LookupState.UNREACHABLE:
         lines.append("EnOS could not be asked.")
     if lookup.detail:
         lines.append(f"Detail: {escape(fit(lookup.detail, _CERT_ATTRIBUTE))}")
-    lines.extend(f":warning: *{escape(w)}*" for w in warnings)
+    if deciding:
+        lines.extend(f":warning: *{escape(w)}*" for w in warnings)
     return "\n".join(lines)
 
 
@@ -514,8 +517,8 @@ def _event_headline(request: RevocationRequest, event: AuditEvent) -> str:
             return f":white_check_mark: EnOS revoked {cert}. EnOS requestId {rid}."
         case AuditKind.REFUSED:
             return (
-                f":x: EnOS refused to revoke {cert}: code {code(str(event.enos_code))}, "
-                f"{escape(event.enos_msg or 'no message')}. The certificate was not revoked."
+                f":x: EnOS refused to revoke {cert} with code {code(str(event.enos_code))}: "
+                f"“{escape(event.enos_msg or 'no message')}” The certificate was not revoked."
             )
         case AuditKind.UNKNOWN:
             return (
