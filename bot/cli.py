@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.audit_cli import add_audit_commands
 from bot.settings import DatabaseSettings, Settings, SettingsError, load_settings
 
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = audit_commands.add_parser("list", help="audit events, newest first")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(run=_audit_list)
+    add_audit_commands(audit_commands)
     return parser
 
 
