@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
@@ -93,7 +92,3 @@ def _signed_by_slack(
 def _ping(runtime: Runtime) -> None:
     with runtime.db.read() as session:
         session.execute(text("SELECT 1"))
-
-
-def build_socket_mode_app(runtime: Runtime) -> AsyncApp:
-    return build_app(runtime)
