@@ -485,8 +485,12 @@ class SlackStandIn:
         response_url_ttl: float = RESPONSE_URL_TTL,
         response_url_uses: int = RESPONSE_URL_USES,
         clock: Callable[[], float] = time.monotonic,
+        app_token: str | None = None,
     ) -> None:
         self.bot_token = bot_token
+        # Socket Mode: apps.connections.open takes the app-level token and answers this URL.
+        self.app_token = app_token
+        self.socket_mode_url: str | None = None
         self.team_id = team_id
         self.team_domain = team_domain
         self.app_id = app_id
@@ -941,7 +945,9 @@ class SlackStandIn:
         if fault is not None and fault.kind != "error":
             return await self._faulted(request, method, args, fault)
 
-        if token is None:
+        if method == "apps.connections.open" and token is not None:
+            answer = self._apps_connections_open(token)
+        elif token is None:
             answer = _error("not_authed")
         elif token != self.bot_token:
             answer = _error("invalid_auth")
@@ -957,6 +963,13 @@ class SlackStandIn:
                 answer = self._methods[method](args, base)
         self._record(method, args, 200, answer)
         return JSONResponse(answer)
+
+    def _apps_connections_open(self, token: str) -> JSONDict:
+        if token == self.bot_token:
+            return _error("not_allowed_token_type")
+        if self.app_token is None or token != self.app_token or self.socket_mode_url is None:
+            return _error("invalid_auth")
+        return {"ok": True, "url": self.socket_mode_url}
 
     async def _read_args(self, request: Request) -> tuple[JSONDict, str | None, str | None]:
         """Arguments from the query string and a form or JSON body, the token, a parse error."""
