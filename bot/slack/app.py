@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import surfaces
+from bot.slack import history_listeners, surfaces
 from bot.slack.groups import GroupLookupError
 from bot.slack.ids import ActionId, CallbackId, RequestInput
 from bot.slack.text import escape
@@ -53,6 +53,7 @@ def build_app(runtime: Runtime) -> AsyncApp:
         raise_error_for_unhandled_request=False,
     )
     _Listeners(runtime).register(app)
+    history_listeners.register(app, runtime)
     return app
 
 
@@ -81,7 +82,7 @@ class _Listeners:
             await ack(response_type="ephemeral", text=surfaces.help_text())
             return
         if isinstance(parsed, History):
-            await ack(response_type="ephemeral", text=surfaces.help_text())
+            await history_listeners.answer_history(self.runtime, ack, respond, parsed.query)
             return
         channel_id = str(command.get("channel_id", ""))
         allowed = frozenset(self.settings.revoke_allowed_channels)
