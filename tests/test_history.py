@@ -27,9 +27,11 @@ from commands.history import (
     find,
     parse_query,
 )
+from storage import search as search_module
 from storage.db import Database
 from storage.models import RequestStatus, RevocationRequest
 from storage.search import (
+    DENSE_MATCHES,
     PG_SEARCH_TEXT,
     TEXT_COLUMNS,
     Position,
@@ -325,9 +327,17 @@ def library(db: Database) -> dict[str, str]:
         ('say "hi', []),
     ],
 )
+@pytest.mark.parametrize("dense_from", [DENSE_MATCHES, 1], ids=["few-matches", "many-matches"])
 def test_each_filter_and_word_finds_exactly_its_requests(
-    db: Database, library: dict[str, str], query: str, names: list[str]
+    db: Database,
+    library: dict[str, str],
+    query: str,
+    names: list[str],
+    dense_from: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Both ways of answering free text on SQLite must find the same requests in the same order.
+    monkeypatch.setattr(search_module, "DENSE_MATCHES", dense_from)
     expected_order = [
         library[name]
         for name in [
@@ -490,6 +500,20 @@ def test_searches_use_the_indexes(
         assert not re.search(r"SCAN revocation_request\b(?! USING)", plan), plan
 
 
+def test_words_matching_many_requests_are_read_newest_first_on_sqlite(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's planner weighs the trigram index by its statistics")
+    statement = search_statement("sqlite", RequestSearch(words=("key",)), limit=11, dense=True)
+    compiled = statement.compile(db.engine)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    with db.read() as session:
+        rows = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)
+        plan = "\n".join(str(row[-1]) for row in rows)
+
+    assert "USING INDEX ix_request_newest" in plan or "COVERING INDEX ix_request_newest" in plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
 def test_the_postgres_query_spells_the_indexed_expression_exactly() -> None:
     from importlib import import_module
 
@@ -497,6 +521,20 @@ def test_the_postgres_query_spells_the_indexed_expression_exactly() -> None:
 
     assert migration.PG_SEARCH_TEXT == PG_SEARCH_TEXT
     assert tuple(migration.TEXT_COLUMNS) == TEXT_COLUMNS
+
+
+def test_the_search_migration_goes_down_and_up_again(db: Database) -> None:
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    kept = stored_request(db, justification="survives the round trip")
+    command.downgrade(alembic_config(db.engine), "0001")
+    added = stored_request(db, justification="written while the index was gone")
+    db.migrate()
+
+    assert _ids(db, "round trip") == [kept.id]
+    assert _ids(db, "index was gone") == [added.id]
 
 
 def test_search_requests_reports_more_only_when_there_is_more(db: Database) -> None:
