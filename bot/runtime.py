@@ -47,7 +47,8 @@ class Runtime:
         self.web = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
-            timeout=10,
+            # Long enough that a slow Slack answer is waited for, not posted twice.
+            timeout=30,
             # One quick retry in place; waiting out a rate limit is the outbox's job.
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),

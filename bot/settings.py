@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     revoke_execution_lease: timedelta = timedelta(seconds=60)
     revoke_sweep_interval: timedelta = timedelta(seconds=10)
     # How long one process may take to send one Slack message before another sends it.
-    revoke_delivery_lease: timedelta = timedelta(seconds=30)
+    revoke_delivery_lease: timedelta = timedelta(seconds=90)
 
     log_level: str = "INFO"
 

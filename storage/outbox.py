@@ -1,8 +1,10 @@
 """Queries on the Slack outbox: what is owed, who is sending it, what went out.
 
-Messages of one request go out in the order they were written; a message waits
-while an older one of the same request is still owed (a reply cannot go into a
-thread whose parent has not been posted yet).
+Messages of one request go out in the order they were written, kind by kind: a
+reply waits for older replies, an update for older updates, and everything waits
+for the approval message itself (a reply cannot go into a thread whose parent has
+not been posted yet). Updates draw the request as it is when sent, so an update
+held up does not hold up the replies, nor the other way round.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def claim_due(
     blocked = exists().where(
         col(older.request_id) == col(OutboxMessage.request_id),
         col(older.id) < col(OutboxMessage.id),
+        or_(
+            col(older.kind) == col(OutboxMessage.kind),
+            col(older.kind) == OutboxKind.POST_REQUEST.value,
+        ),
         col(older.delivered_at).is_(None),
         col(older.gave_up_at).is_(None),
     )

@@ -13,7 +13,7 @@ import pytest
 
 from bot.slack.driver import SlackDriver
 from bot.slack.ids import ActionId
-from bot.stack import LocalStack
+from bot.stack import ONCALL_CHANNEL, LocalStack
 from storage.models import RequestStatus
 from tests.flow_support import (
     APPROVER,
@@ -312,3 +312,24 @@ def test_slash_command_text_of_any_shape_gets_an_answer_not_an_error(
         assert answer.status_code == 200, (text, answer.text)
     assert stack.sandbox.calls("revoke") == []
     assert not re.search(r"<!channel>", json.dumps(stack.standin.state()))
+
+
+def test_losing_the_approval_channel_later_delays_the_outcome_and_tells_people(
+    stack: LocalStack, driver: SlackDriver
+) -> None:
+    message = ask(stack, driver)
+    assert stack.runtime is not None
+    stack.runtime.delivery.lost_channel_retry_seconds = 1
+    stack.standin.set_channel(ONCALL_CHANNEL, member=False, name="oncall")  # bot removed
+
+    driver.click(APPROVER, message, ActionId.APPROVE.value)
+
+    def told(user: str) -> bool:
+        texts = [m["text"] for m in stack.standin.messages(user)]
+        return any("status revoked" in text for text in texts)
+
+    stack.standin.wait_for(lambda: told(REQUESTER) and told(APPROVER), timeout=20)
+    assert "status pending" in current(stack, message)["text"]
+    stack.standin.set_channel(ONCALL_CHANNEL, member=True, name="oncall")  # invited back
+    stack.standin.wait_for(lambda: "status revoked" in current(stack, message)["text"], timeout=20)
+    assert len(revoke_calls(stack)) == 1

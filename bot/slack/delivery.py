@@ -61,6 +61,8 @@ class Delivery:
         self.idle_poll_seconds = idle_poll_seconds
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
+        # How soon to look again after the bot lost the approval channel.
+        self.lost_channel_retry_seconds = 60.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -139,6 +141,32 @@ class Delivery:
             raise _GiveUp("the approval message was never posted")
         elif kind is OutboxKind.UPDATE_REQUEST:
             shown = approval_message(request, now=utcnow())
+            await self._update_in_channel(request, shown)
+        elif kind is OutboxKind.THREAD_REPLY:
+            assert event is not None
+            reply = thread_reply(request, event)
+            try:
+                await self._call(
+                    "chat_postMessage",
+                    channel=request.approval_channel_id,
+                    thread_ts=request.message_ts,
+                    text=reply.text,
+                    blocks=reply.blocks,
+                )
+            except _GiveUp as error:
+                # The thread is out of reach (bot removed, channel archived, message
+                # deleted): the people it concerns hear it directly instead.
+                await self._tell_privately(request, reply)
+                raise _GiveUp(f"{error}; sent to the people concerned instead") from None
+
+    async def _update_in_channel(self, request: RevocationRequest, shown: SlackMessage) -> None:
+        """Redraw the approval message; losing the channel is not the end of it.
+
+        Someone may have removed the bot or archived the channel after the request was
+        posted. The message must still show the outcome once that is put right, so such
+        errors are retried (slowly) rather than abandoned.
+        """
+        try:
             await self._call(
                 "chat_update",
                 channel=request.approval_channel_id,
@@ -146,16 +174,24 @@ class Delivery:
                 text=shown.text,
                 blocks=shown.blocks,
             )
-        elif kind is OutboxKind.THREAD_REPLY:
-            assert event is not None
-            reply = thread_reply(request, event)
-            await self._call(
-                "chat_postMessage",
-                channel=request.approval_channel_id,
-                thread_ts=request.message_ts,
-                text=reply.text,
-                blocks=reply.blocks,
-            )
+        except _GiveUp as error:
+            if str(error) not in UNPOSTABLE:
+                raise
+            raise _Retry(
+                f"{error}: the bot cannot post in the approval channel; invite it again",
+                self.lost_channel_retry_seconds,
+            ) from None
+
+    async def _tell_privately(self, request: RevocationRequest, reply: SlackMessage) -> None:
+        """Send a thread reply that cannot reach the thread to the people it concerns."""
+        people = {request.requester_id, request.approver_id, request.decided_by} - {None}
+        for person in sorted(p for p in people if p):
+            try:
+                await self._call(
+                    "chat_postMessage", channel=person, text=reply.text, blocks=reply.blocks
+                )
+            except (_Retry, _GiveUp) as error:
+                log.warning("request %s: could not tell %s: %s", request.id, person, error)
 
     def _load(self, message: OutboxMessage) -> tuple[RevocationRequest | None, AuditEvent | None]:
         with self.db.read() as session:
@@ -226,8 +262,7 @@ def _classify(error: SlackApiError) -> Exception:
     code = str(response.get("error") or "") if response.data else ""
     status = response.status_code
     if status == 429 or code == "ratelimited":
-        retry_after = float(response.headers.get("Retry-After", 1) or 1)
-        return _Retry("rate limited", max(retry_after, 1.0))
+        return _Retry("rate limited", _retry_after(response.headers.get("Retry-After")))
     if status >= 500 or not code:
         return _Retry(f"HTTP {status}", 0)
     if code in CREDENTIALS:
@@ -235,6 +270,15 @@ def _classify(error: SlackApiError) -> Exception:
     if code in ("internal_error", "fatal_error", "service_unavailable", "request_timeout"):
         return _Retry(code, 0)
     return _GiveUp(code)
+
+
+def _retry_after(header: str | None) -> float:
+    """Slack sends whole seconds; anything else (an HTTP date, garbage) means a short wait."""
+    try:
+        seconds = float(header or 1)
+    except ValueError:
+        return 1.0
+    return min(max(seconds, 1.0), MAX_BACKOFF_SECONDS) if seconds == seconds else 1.0
 
 
 def _backoff(attempts: int) -> float:
