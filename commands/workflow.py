@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bot.enos.models import (
@@ -234,8 +235,14 @@ class RevocationService:
             log.info("request %s cancelled by %s", request_id, actor_id)
         return request
 
-    async def request_again(self, request_id: str, actor_id: str) -> RevocationRequest | None:
-        """A fresh request with the same facts; it needs its own approval."""
+    async def request_again(
+        self, request_id: str, actor_id: str
+    ) -> tuple[RevocationRequest, bool] | None:
+        """A fresh request with the same facts; it needs its own approval.
+
+        Each request is asked again at most once: a second click, or two at once, get
+        the request the first one made (and False: not made now).
+        """
         old = await run_sync(self._get, request_id)
         if old is None:
             return None
@@ -245,9 +252,14 @@ class RevocationService:
             reason=old.revoke_reason,
             justification=old.justification,
         )
-        return await self.create(
-            draft, actor_id, old.origin_channel_id, old.approval_channel_id, retry_of=old.id
-        )
+        try:
+            new = await self.create(
+                draft, actor_id, old.origin_channel_id, old.approval_channel_id, retry_of=old.id
+            )
+        except IntegrityError:
+            earlier = await run_sync(self._read, lambda s: queries.retry_of(s, request_id))
+            return (earlier, False) if earlier is not None else None
+        return new, True
 
     # --- revoking ---
 

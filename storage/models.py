@@ -107,7 +107,8 @@ class RevocationRequest(SQLModel, table=True):
     cert_lookup: str | None = Field(default=None, sa_column=Column(Text))
 
     lease_until: datetime | None = _time(nullable=True)
-    retry_of: str | None = Field(default=None, max_length=16)
+    # The request this one asks again for; unique, so a request is asked again only once.
+    retry_of: str | None = Field(default=None, max_length=16, unique=True)
 
     @property
     def device(self) -> DeviceIdentifier:

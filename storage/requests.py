@@ -82,3 +82,10 @@ def needing_lookup(session: Session) -> Sequence[str]:
             col(RevocationRequest.cert_lookup).is_(None),
         )
     ).all()
+
+
+def retry_of(session: Session, request_id: str) -> RevocationRequest | None:
+    """The request that asked again for ``request_id``, if any."""
+    return session.exec(
+        select(RevocationRequest).where(col(RevocationRequest.retry_of) == request_id)
+    ).one_or_none()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
@@ -293,9 +294,17 @@ def test_request_again_needs_a_fresh_approval(stack: LocalStack, driver: SlackDr
     driver.click(APPROVER, message, ActionId.APPROVE.value)
     wait_for_reply(stack, message, "may or may not", timeout=15)
 
-    driver.click(REQUESTER, current(stack, message), ActionId.REQUEST_AGAIN.value)
+    unknown = current(stack, message)
+    with ThreadPoolExecutor(3) as pool:
+        list(
+            pool.map(
+                lambda _: driver.click(REQUESTER, unknown, ActionId.REQUEST_AGAIN.value), "abc"
+            )
+        )
 
     fresh = stack.standin.wait_for(lambda: len(top_level(stack)) == 2 and top_level(stack)[-1])
+    driver.click(OTHER_APPROVER, unknown, ActionId.REQUEST_AGAIN.value)
+    assert "already asked again" in last_response(stack, OTHER_APPROVER)
     statuses = sorted(r.current_status.value for r in requests_in(stack.database_url))
     assert statuses == ["pending", "unknown"]
     assert len(revoke_calls(stack)) == 1

@@ -226,10 +226,17 @@ class _Listeners:
         if refusal is not None:
             await _tell(respond, refusal.message)
             return
-        new = await self.service.request_again(request_id, actor)
-        if new is not None:
-            self.runtime.spawn(self.service.look_up_certificate(new.id), f"lookup {new.id}")
-            await _tell(respond, f"New request {new.id} posted; it needs a fresh approval.")
+        asked = await self.service.request_again(request_id, actor)
+        if asked is None:
+            await _tell(respond, SORRY)
+            return
+        new, made_now = asked
+        if not made_now:
+            await _tell(respond, f"Request {request_id} was already asked again as {new.id} "
+                        f"by <@{new.requester_id}>; approve or deny that one.")  # fmt: skip
+            return
+        self.runtime.spawn(self.service.look_up_certificate(new.id), f"lookup {new.id}")
+        await _tell(respond, f"New request {new.id} posted; it needs a fresh approval.")
 
     # --- shared checks ---
 

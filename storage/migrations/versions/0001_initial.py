@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("cert_lookup", sa.Text(), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("retry_of", sa.String(length=16), nullable=True),
+        sa.UniqueConstraint("retry_of"),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("revocation_request", schema=None) as batch_op:
