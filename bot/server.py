@@ -8,8 +8,11 @@ replica) is refused with 401 like a forged or stale one.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
@@ -35,9 +38,11 @@ def create_asgi_app(runtime: Runtime) -> Starlette:
     verifier = SignatureVerifier(runtime.settings.slack_signing_secret.get_secret_value())
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await _read_at_most(request, MAX_BODY_BYTES)
+        if body is None:
             return PlainTextResponse("request too large", status_code=413)
+        if not _is_utf8(body):
+            return PlainTextResponse("body is not UTF-8", status_code=400)
         signature = request.headers.get("x-slack-signature", "")
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         if not _signed_by_slack(verifier, body, timestamp, signature):
@@ -46,13 +51,21 @@ def create_asgi_app(runtime: Runtime) -> Starlette:
         if not await run_sync(first_sighting, runtime.db, signature):
             log.warning("refused a replayed Slack request")
             return PlainTextResponse("replayed request", status_code=401)
-        answer = await bolt.async_dispatch(
-            AsyncBoltRequest(
-                body=body.decode("utf-8", errors="replace"),
-                query=request.url.query,
-                headers={key: [value] for key, value in request.headers.items()},
+        text = _slack_payload(body, request.headers.get("content-type", ""))
+        if text is None:
+            log.warning("refused a signed request whose body is not a Slack payload")
+            return PlainTextResponse("malformed payload", status_code=400)
+        try:
+            answer = await bolt.async_dispatch(
+                AsyncBoltRequest(
+                    body=text,
+                    query=request.url.query,
+                    headers={key: [value] for key, value in request.headers.items()},
+                )
             )
-        )
+        except Exception:
+            log.exception("could not handle a signed Slack request")
+            return PlainTextResponse("malformed payload", status_code=400)
         headers = {key: ", ".join(values) for key, values in answer.headers.items()}
         headers.pop("content-length", None)
         return Response(answer.body, status_code=answer.status, headers=headers)
@@ -81,12 +94,60 @@ def create_asgi_app(runtime: Runtime) -> Starlette:
     )
 
 
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be larger than ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _signed_by_slack(
     verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
 ) -> bool:
-    if not timestamp.isdigit() or not signature.startswith("v0="):
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if not (signature.isascii() and signature.startswith("v0=")):
         return False
     return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
+
+
+def _slack_payload(body: bytes, content_type: str) -> str | None:
+    """The body as text if it has a shape Slack sends, else None.
+
+    Only a correct signature gets this far, so this guards against a client that
+    signs garbage, not against forgery: such a body gets 400, never a server error.
+    """
+    text = body.decode("utf-8")
+    if content_type.split(";")[0].strip() == "application/json":
+        return text if isinstance(_json(text), dict) else None
+    form = parse_qs(text, keep_blank_values=True)
+    if "payload" in form:
+        payload = _json(form["payload"][0])
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return None
+    return text
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _ping(runtime: Runtime) -> None:

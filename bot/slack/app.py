@@ -8,18 +8,20 @@ people see is drawn by bot.slack.surfaces.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import history_listeners, surfaces
 from bot.slack.groups import GroupLookupError
 from bot.slack.ids import ActionId, CallbackId, RequestInput
-from bot.slack.text import escape
+from bot.slack.text import escape, is_user_id
 from commands.approval import (
     Decision,
     Refusal,
@@ -54,7 +56,44 @@ def build_app(runtime: Runtime) -> AsyncApp:
     )
     _Listeners(runtime).register(app)
     history_listeners.register(app, runtime)
+    app.use(_slack_user_ids_only)
+    app.error(_on_error)
     return app
+
+
+async def _slack_user_ids_only(
+    body: dict[str, Any], next_: Callable[[], Awaitable[None]]
+) -> BoltResponse | None:
+    """Refuse a payload whose acting user is not shaped like a Slack user ID.
+
+    Slack never sends one; only someone holding the signing secret could, and the
+    ID would end up in the audit trail as the actor.
+    """
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    if user_id is not None and not is_user_id(str(user_id)):
+        log.warning("refused a payload with a malformed user ID")
+        return BoltResponse(status=400, body="malformed user")
+    await next_()
+    return None
+
+
+async def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    """A listener failed before answering Slack: say sorry, in the shape Slack expects.
+
+    Bolt would answer 500, which Slack shows as a cryptic failure (or, for a form,
+    as the form closing as if it had been submitted).
+    """
+    log.error("a Slack listener failed: %s", type(error).__name__, exc_info=error)
+    if isinstance(body, dict) and body.get("type") == "view_submission":
+        answer = {"response_action": "update", "view": surfaces.notice_modal(SORRY)}
+    elif isinstance(body, dict) and body.get("command"):
+        answer = {"response_type": "ephemeral", "text": SORRY}
+    else:
+        return BoltResponse(status=200, body="")
+    return BoltResponse(
+        status=200, body=json.dumps(answer), headers={"content-type": "application/json"}
+    )
 
 
 class _Listeners:
