@@ -61,9 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from bot import logs
+    from bot.preflight import check_before_serving
 
     settings = load_settings()
     logs.configure(settings.log_level, _secrets(settings))
+    check_before_serving(settings)
     if settings.socket_mode:
         from bot.socket_mode import run_socket_mode
 

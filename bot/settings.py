@@ -10,8 +10,12 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from storage.db import normalize_url
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 
@@ -19,6 +23,9 @@ _SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
+MAX_TIMEOUT_SECONDS = 300.0
+# Long enough for any sensible setting, short enough to stay a datetime.
+MAX_DURATION = timedelta(days=365)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 
 IdList = Annotated[tuple[str, ...], NoDecode]
@@ -46,6 +53,8 @@ def parse_duration(value: Any) -> timedelta:
     seconds = int(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
     if seconds <= 0:
         raise ValueError("must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError("must be at most 365 days")
     return timedelta(seconds=seconds)
 
 
@@ -55,16 +64,16 @@ class Settings(BaseSettings):
     )
 
     slack_bot_token: SecretStr
-    slack_signing_secret: SecretStr
+    slack_signing_secret: SecretStr = Field(min_length=1)
     slack_app_token: SecretStr | None = None
     slack_api_url: str = SLACK_API_URL_DEFAULT
 
     enos_api_url: str
-    enos_app_key: str
-    enos_app_secret: SecretStr
-    enos_org_id: str
-    enos_connect_timeout: float = Field(default=5.0, gt=0)
-    enos_total_timeout: float = Field(default=20.0, gt=0)
+    enos_app_key: str = Field(min_length=1)
+    enos_app_secret: SecretStr = Field(min_length=1)
+    enos_org_id: str = Field(min_length=1)
+    enos_connect_timeout: float = Field(default=5.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    enos_total_timeout: float = Field(default=20.0, gt=0, le=MAX_TIMEOUT_SECONDS)
 
     database_url: str = "sqlite:///revoke-cert-bot.sqlite3"
 
@@ -146,6 +155,28 @@ class Settings(BaseSettings):
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(normalize_url(value)).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                "use sqlite:///path/to/file.sqlite3 or postgresql://user@host:5432/dbname"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"{backend} is not supported; use SQLite or PostgreSQL")
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> Settings:
+        if self.revoke_execution_lease.total_seconds() <= self.enos_total_timeout:
+            raise ValueError(
+                "REVOKE_EXECUTION_LEASE must be longer than ENOS_TOTAL_TIMEOUT, or another "
+                "process could finish a request whose EnOS call is still running"
+            )
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -200,12 +231,16 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         lines = []
         for problem in error.errors(include_input=False, include_url=False):
-            name = str(problem["loc"][0]) if problem["loc"] else "settings"
+            name = str(problem["loc"][0]) if problem["loc"] else ""
             variable = name.upper()
-            if problem["type"] == "missing":
-                hint = _HINTS.get(name, "see README.md")
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            hint = _HINTS.get(name, "see README.md")
+            if not variable:
+                lines.append(f"{message}.")
+            elif problem["type"] == "missing":
                 lines.append(f"{variable} is not set: set it to {hint}.")
+            elif problem["type"] in ("too_short", "string_too_short"):
+                lines.append(f"{variable} is empty: set it to {hint}.")
             else:
-                message = str(problem["msg"]).removeprefix("Value error, ")
                 lines.append(f"{variable} is malformed: {message}.")
         raise SettingsError(lines) from None
