@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from storage.models import RequestStatus, RevocationRequest
@@ -55,9 +56,14 @@ class MemberList:
         return ", ".join(names)
 
 
-def status_refusal(request: RevocationRequest) -> Refusal | None:
-    """Why a request can no longer be decided on, or None while it is pending."""
+def status_refusal(request: RevocationRequest, now: datetime) -> Refusal | None:
+    """Why a request can no longer be decided on, or None while it is pending.
+
+    A request past its expiry counts as expired even before the sweep has marked it.
+    """
     status = request.current_status
+    if status is RequestStatus.PENDING and request.expires_at <= now:
+        status = RequestStatus.EXPIRED
     who = f"<@{request.approver_id or request.decided_by}>"
     messages = {
         RequestStatus.EXECUTING: f"Request {request.id} was already approved by {who}; "

@@ -50,8 +50,13 @@ class CertLookup:
                 return cls(
                     LookupState.UNREACHABLE, detail=f"EnOS error {outcome.code}: {outcome.msg}"
                 )
-            case NotSent() | OutcomeUnknown():
-                return cls(LookupState.UNREACHABLE, detail=outcome.reason)
+            case NotSent():
+                return cls(
+                    LookupState.UNREACHABLE, detail=f"EnOS was not reached: {outcome.reason}"
+                )
+            case OutcomeUnknown():
+                # The client's words are about revoking; a lookup changes nothing either way.
+                return cls(LookupState.UNREACHABLE, detail="EnOS gave no usable answer in time.")
 
     def warnings(self, now: datetime) -> list[str]:
         """What should make an approver stop and look, in plain words."""

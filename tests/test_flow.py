@@ -415,3 +415,17 @@ def test_thread_replies_name_every_identifier(stack: LocalStack, driver: SlackDr
     for text in thread:
         assert f"certSn {CERT_SN}" in text and ASSET_ID in text and REQUESTER in text
     assert replies(stack, message)
+
+
+def test_a_click_after_expiry_but_before_the_sweep_is_told_it_expired(database_url: str) -> None:
+    with (
+        running_stack(database_url, revoke_request_ttl="2s", revoke_sweep_interval="1h") as stack,
+        stack.driver() as driver,
+    ):
+        message = ask(stack, driver)
+        time.sleep(2.5)
+
+        driver.click(APPROVER, message, ActionId.APPROVE.value)
+
+        assert "expired" in last_response(stack, APPROVER)
+        assert revoke_calls(stack) == []

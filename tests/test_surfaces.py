@@ -466,7 +466,7 @@ STATUS_CONTENT: dict[RequestStatus, tuple[set[str], list[str]]] = {
     ),
     RequestStatus.FAILED: (
         {ActionId.REQUEST_AGAIN},
-        ["Not revoked", "could not be reached", "connection refused"],
+        ["Not revoked", "never reached EnOS", "connection refused"],
     ),
     RequestStatus.DENIED: (set(), ["Denied", mention(APPROVER), "wrong device"]),
     RequestStatus.CANCELLED: (set(), ["Cancelled", mention(REQUESTER)]),
@@ -612,7 +612,7 @@ REPLY_CONTENT: dict[AuditKind, tuple[dict[str, Any], list[str]]] = {
         {"note": "interrupted"},
         ["may or may not", "List Certificate", "fresh approval", "Note* interrupted"],
     ),
-    AuditKind.FAILED: ({}, ["could not be reached", "What happened* connection refused"]),
+    AuditKind.FAILED: ({}, ["never reached EnOS", "What happened* connection refused"]),
     AuditKind.DENIED: ({"note": "<!channel> wrong device"}, ["Denied", "&lt;!channel&gt;"]),
     AuditKind.CANCELLED: ({"actor_id": REQUESTER}, ["Cancelled", mention(REQUESTER)]),
     AuditKind.EXPIRED: ({"actor_id": "system"}, ["Expired", "nobody approved"]),

@@ -30,7 +30,7 @@ from commands.approval import (
     status_refusal,
 )
 from commands.request import Help, History, Prefill, parse_command_text, validate_submission
-from storage.models import RequestStatus
+from storage.models import RequestStatus, utcnow
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -186,7 +186,7 @@ class _Listeners:
         try:
             members = await self.runtime.groups.members(requesters.groups)
         except GroupLookupError as error:
-            return Refusal(f"I could not check who may ask ({error}). Try again in a minute.")
+            return Refusal(f"I could not check who may ask ({error}). {error.advice}")
         allowed = frozenset(self.settings.revoke_allowed_channels)
         return request_refusal(user_id, channel_id, requesters, allowed, members)
 
@@ -235,7 +235,7 @@ class _Listeners:
         refusal = await self._decision_refusal(Decision.DENY, request_id, actor)
         if refusal is None and await self.service.deny(request_id, actor, note) is None:
             request = await self.service.get(request_id)
-            refusal = status_refusal(request) if request else _unknown_request(request_id)
+            refusal = status_refusal(request, utcnow()) if request else _unknown_request(request_id)
         if refusal is not None:
             await ack(response_action="update", view=surfaces.notice_modal(refusal.message))
             return
@@ -285,7 +285,7 @@ class _Listeners:
         request = await self.service.get(request_id)
         if request is None:
             return _unknown_request(request_id)
-        refusal = status_refusal(request)
+        refusal = status_refusal(request, utcnow())
         if refusal is not None:
             return refusal
         approvers = self.runtime.approvers
@@ -294,12 +294,12 @@ class _Listeners:
             try:
                 members = await self.runtime.groups.members(approvers.groups)
             except GroupLookupError as error:
-                return Refusal(f"I could not check who may approve ({error}). Try again shortly.")
+                return Refusal(f"I could not check who may approve ({error}). {error.advice}")
         return decision_refusal(decision, request, actor, approvers, members)
 
     async def _tell_status(self, respond: AsyncRespond, request_id: str) -> None:
         request = await self.service.get(request_id)
-        refusal = status_refusal(request) if request else _unknown_request(request_id)
+        refusal = status_refusal(request, utcnow()) if request else _unknown_request(request_id)
         await _tell(respond, refusal.message if refusal else "Nothing changed.")
 
     async def _guarded(self, respond: AsyncRespond, work: Awaitable[None]) -> None:

@@ -18,6 +18,18 @@ class GroupLookupError(Exception):
     def __init__(self, group_id: str, reason: str) -> None:
         super().__init__(f"could not list the members of user group {group_id}: {reason}")
         self.group_id = group_id
+        self.reason = reason
+
+    @property
+    def advice(self) -> str:
+        if self.reason == "missing_scope":
+            return (
+                "The app lacks the usergroups:read scope: whoever runs the bot must "
+                "reinstall it from app_manifest.yml."
+            )
+        if self.reason == "no_such_subteam":
+            return f"User group {self.group_id} does not exist: fix REVOKE_APPROVERS."
+        return "Slack did not answer; try again in a minute."
 
 
 class GroupDirectory:
@@ -38,7 +50,8 @@ class GroupDirectory:
             try:
                 answer = await self._client.usergroups_users_list(usergroup=group)
             except SlackApiError as error:
-                raise GroupLookupError(group, str(error.response.get("error"))) from None
+                reason = error.response.get("error") or f"HTTP {error.response.status_code}"
+                raise GroupLookupError(group, str(reason)) from None
             except (OSError, TimeoutError) as error:
                 raise GroupLookupError(group, type(error).__name__) from None
             users = frozenset(answer.get("users") or ())

@@ -284,8 +284,8 @@ def _headline(
             )
         case RequestStatus.FAILED:
             return (
-                f":x: *Not revoked.* Approved by {approver}, but EnOS could not be reached: "
-                "the revoke call was never delivered and nothing changed in EnOS. "
+                f":x: *Not revoked.* Approved by {approver}, but the revoke call never reached "
+                "EnOS (see *Why* below), so nothing changed in EnOS. Once that is fixed, "
                 "*Request again* starts a new request that needs a fresh approval."
             )
         case RequestStatus.DENIED:
@@ -528,8 +528,9 @@ def _event_headline(request: RevocationRequest, event: AuditEvent) -> str:
             )
         case AuditKind.FAILED:
             return (
-                f":x: Not revoked: EnOS could not be reached, so {cert} was not revoked and "
-                "nothing changed. *Request again* on the message above needs a fresh approval."
+                f":x: Not revoked: the revoke call never reached EnOS, so {cert} was not "
+                "revoked and nothing changed. Once the cause below is fixed, *Request again* "
+                "on the message above needs a fresh approval."
             )
         case AuditKind.DENIED:
             return f":no_entry: Denied by {actor}{note} Nothing was sent to EnOS."
@@ -577,6 +578,8 @@ def _undeliverable_sentence(
         fix = f"invite me there with `/invite {me}`, then ask again."
     elif problem in ("channel_not_found", "is_archived"):
         fix = "ask whoever runs the bot to fix REVOKE_APPROVAL_CHANNEL, then ask again."
+    elif problem in ("msg_too_long", "invalid_blocks", "invalid_arguments"):
+        fix = "Slack refused the message itself; tell whoever runs the bot (their logs say more)."
     else:
         fix = f"invite me there with `/invite {me}` or fix REVOKE_APPROVAL_CHANNEL, then ask again."
     detail = f" (Slack said {code(problem)})" if problem else ""
