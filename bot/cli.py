@@ -88,8 +88,18 @@ def _demo(_args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from bot.enos.sandbox import serve_sandbox
+    from bot.enos.sandbox import Sandbox, serve_sandbox
 
+    if args.seed is not None:
+        try:
+            Sandbox(args.seed).close()
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(
+                f"revoke-cert-bot: --seed {args.seed} cannot be used ({type(error).__name__}: "
+                f"{error}); see bot/enos/sandbox_seed.json for the expected shape",
+                file=sys.stderr,
+            )
+            return 2
     serve_sandbox(args.host, args.port, args.seed)
     return 0
 

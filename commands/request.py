@@ -104,6 +104,11 @@ def justification_problem(value: str) -> str | None:
         )
     if any(_unprintable(ch) for ch in value):
         return "The justification contains control characters; remove them and submit again."
+    if any(ch in _BIDI_CONTROLS for ch in value):
+        return (
+            "The justification contains invisible text-direction characters, which can make "
+            "it read differently from what it says; remove them and submit again."
+        )
     return None
 
 
@@ -112,8 +117,13 @@ def clean_note(text: str | None) -> str | None:
     :data:`DENY_NOTE_MAX` characters; None when nothing is left."""
     if text is None:
         return None
-    kept = "".join(ch for ch in text if not _unprintable(ch)).strip()
+    kept = "".join(ch for ch in text if not _unprintable(ch) and ch not in _BIDI_CONTROLS)
+    kept = kept.strip()
     return kept[:DENY_NOTE_MAX] or None
+
+
+# Characters that reorder how the text around them is displayed (the "Trojan Source" trick).
+_BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _unprintable(ch: str) -> bool:

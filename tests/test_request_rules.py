@@ -448,3 +448,13 @@ def test_clean_note_is_length_limited() -> None:
 
     assert note is not None
     assert len(note) == DENY_NOTE_MAX
+
+
+def test_text_direction_overrides_are_refused_in_a_justification_and_dropped_from_a_note() -> None:
+    from commands.request import clean_note, justification_problem
+
+    spoof = "approved by \u202egnissecorp\u202c security"
+
+    assert "text-direction" in (justification_problem(spoof) or "")
+    assert clean_note(spoof) == "approved by gnissecorp security"
+    assert justification_problem("plain words, an emoji 🔥 and a ZWJ 👩\u200d💻") is None
