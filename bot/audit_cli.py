@@ -14,7 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.audit import ChainReport, EventRecord
+    from storage.db import Database
+    from storage.models import AuditEvent, RevocationRequest
 
 SEARCH_LIMIT = 50
 _ANCHOR = re.compile(r"(?P<seq>\d{1,18}):(?P<hash>[0-9a-f]{64})")
@@ -74,7 +79,7 @@ def _day_range(args: argparse.Namespace) -> tuple[datetime | None, datetime | No
 
 
 @contextmanager
-def _database() -> Iterator[Any]:
+def _database() -> Iterator[Database]:
     from sqlalchemy.exc import DBAPIError
 
     from bot.settings import DatabaseSettings
@@ -121,7 +126,7 @@ def _verify(args: argparse.Namespace) -> int:
     return _print_report(report, culprit)
 
 
-def _describe(db: Any, seq: int | None) -> str | None:
+def _describe(db: Database, seq: int | None) -> str | None:
     from sqlmodel import select
 
     from storage.audit import describe_event
@@ -134,7 +139,7 @@ def _describe(db: Any, seq: int | None) -> str | None:
         return describe_event(event) if event is not None else None
 
 
-def _print_report(report: Any, culprit: str | None, scope: str = "") -> int:
+def _print_report(report: ChainReport, culprit: str | None, scope: str = "") -> int:
     if report.ok:
         print(f"audit chain intact: {report.checked} events checked{scope}")
         if report.checked:
@@ -165,15 +170,17 @@ def _verify_file(path: Path, anchors: dict[int, str]) -> int:
                 return 0
             from_genesis = first.seq == 1
             report = walk_chain(_chain(first, events), anchors=anchors, from_genesis=from_genesis)
-    except (OSError, UnicodeDecodeError, ExportFileError) as error:
-        return _fail(error if isinstance(error, ExportFileError) else Exception(f"{path}: {error}"))
+    except ExportFileError as error:
+        return _fail(Exception(f"{path}: {error}"))
+    except (OSError, UnicodeDecodeError) as error:
+        return _fail(Exception(f"cannot read {path}: {error}"))
     scope = "" if from_genesis else (
         f" (from #{first.seq}; its link to #{first.seq - 1}, not in the file, is not checked)"
     )  # fmt: skip
     return _print_report(report, None, scope)
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+def _chain(first: EventRecord, rest: Iterator[EventRecord]) -> Iterator[EventRecord]:
     yield first
     yield from rest
 
@@ -245,7 +252,7 @@ def _needs_quotes(word: str) -> bool:
     return any(ch.isspace() for ch in word) and '"' not in word and ":" not in word
 
 
-def _print_page(db: Any, requests: list[Any]) -> None:
+def _print_page(db: Database, requests: list[RevocationRequest]) -> None:
     from sqlmodel import col, select
 
     from storage.audit import describe_event
@@ -259,7 +266,7 @@ def _print_page(db: Any, requests: list[Any]) -> None:
             .where(col(AuditEvent.request_id).in_([r.id for r in requests]))
             .order_by(col(AuditEvent.seq))
         ).all()
-    by_request: dict[str, list[Any]] = {}
+    by_request: dict[str, list[AuditEvent]] = {}
     for event in events:
         by_request.setdefault(event.request_id, []).append(event)
     for request in requests:
@@ -268,7 +275,7 @@ def _print_page(db: Any, requests: list[Any]) -> None:
             print(f"    {describe_event(event)}")
 
 
-def _describe_request(request: Any) -> str:
+def _describe_request(request: RevocationRequest) -> str:
     from storage.audit import canonical_time
 
     device = (

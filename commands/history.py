@@ -3,7 +3,7 @@
 A query is free text and filters, in any order::
 
     Xy12 "private key" cert:52739 asset:Xy12AbCd device:dev-01 product:pk123
-    by:@alice approver:<@U0BOB> status:revoked,refused since:2026-11-01 until:2026-11-30
+    by:<@U0ALICE> approver:U0BOB status:revoked,refused since:2026-11-01 until:2026-11-30
 
 Every word and filter must match. Words match any text field of a request (ids,
 device, certSn, people, justification, notes, EnOS's answer) as case-insensitive
