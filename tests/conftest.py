@@ -15,7 +15,10 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.slack.driver import SlackDriver
+from bot.stack import LocalStack
 from storage.db import Database, normalize_url
+from tests.flow_support import running_stack
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -71,3 +74,17 @@ def db(database_url: str) -> Iterator[Database]:
     database.migrate()
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def stack(database_url: str) -> Iterator[LocalStack]:
+    """The bot, the Slack stand-in and the EnOS sandbox on loopback, on this database."""
+    with running_stack(database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def driver(stack: LocalStack) -> Iterator[SlackDriver]:
+    """Plays Slack toward the stack's bot."""
+    with stack.driver() as slack:
+        yield slack

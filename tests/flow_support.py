@@ -72,8 +72,19 @@ def top_level(stack: LocalStack) -> list[dict[str, Any]]:
     ]
 
 
-def current(stack: LocalStack, message: dict[str, Any]) -> dict[str, Any]:
-    found = stack.standin.message(ONCALL_CHANNEL, message["ts"])
+def current(
+    stack: LocalStack, message: dict[str, Any], status: str | None = None
+) -> dict[str, Any]:
+    """The approval message as it stands now; with ``status``, once it shows that status
+    (the message is redrawn independently of the thread replies)."""
+
+    def shown() -> dict[str, Any] | None:
+        found = stack.standin.message(ONCALL_CHANNEL, message["ts"])
+        if found is None or (status and f"status {status}" not in found["text"]):
+            return None
+        return found
+
+    found = stack.standin.wait_for(shown, timeout=15)
     assert found is not None
     return found
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
@@ -34,18 +33,6 @@ from tests.flow_support import (
     top_level,
     wait_for_reply,
 )
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    with running_stack(database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def driver(stack: LocalStack) -> Iterator[SlackDriver]:
-    with stack.driver() as slack:
-        yield slack
 
 
 def _status(stack: LocalStack) -> RequestStatus:
@@ -164,8 +151,8 @@ def test_approval_revokes_in_enos_and_tells_the_thread(
     assert (stack.sandbox.certificate(CERT_SN) or {})["certStatus"] == 1
     (request,) = requests_in(stack.database_url)
     assert request.current_status is RequestStatus.REVOKED
-    assert request.enos_request_id and request.enos_request_id in current(stack, message)["text"]
-    final = current(stack, message)
+    final = current(stack, message, "revoked")
+    assert request.enos_request_id and request.enos_request_id in final["text"]
     assert not [b for b in final["blocks"] if b["type"] == "actions"]
     assert audit_kinds(stack.database_url) == [
         "requested",
@@ -237,7 +224,7 @@ def test_deny_asks_for_a_reason_and_ends_the_request(
     (request,) = requests_in(stack.database_url)
     assert request.current_status is RequestStatus.DENIED
     assert request.decision_note == "wrong device <!here>"
-    assert not [b for b in current(stack, message)["blocks"] if b["type"] == "actions"]
+    assert not [b for b in current(stack, message, "denied")["blocks"] if b["type"] == "actions"]
     driver.click(OTHER_APPROVER, message, ActionId.APPROVE.value)
     assert "denied" in last_response(stack, OTHER_APPROVER)
     assert revoke_calls(stack) == []
@@ -284,7 +271,7 @@ def test_a_hung_enos_call_is_reported_as_outcome_unknown(
     assert thread
     assert _status(stack) is RequestStatus.UNKNOWN
     assert len(revoke_calls(stack)) == 1
-    final = json.dumps(current(stack, message)["blocks"])
+    final = json.dumps(current(stack, message, "unknown")["blocks"])
     assert ActionId.REQUEST_AGAIN.value in final
 
 
@@ -294,7 +281,7 @@ def test_request_again_needs_a_fresh_approval(stack: LocalStack, driver: SlackDr
     driver.click(APPROVER, message, ActionId.APPROVE.value)
     wait_for_reply(stack, message, "may or may not", timeout=15)
 
-    unknown = current(stack, message)
+    unknown = current(stack, message, "unknown")
     with ThreadPoolExecutor(3) as pool:
         list(
             pool.map(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,18 +34,6 @@ from tests.flow_support import (
 from tests.process_support import ServeProcess
 
 APPROVERS = [f"U0APPR{i:02d}" for i in range(10)]
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    with running_stack(database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def driver(stack: LocalStack) -> Iterator[SlackDriver]:
-    with stack.driver() as slack:
-        yield slack
 
 
 # --- 1. what the approver sees ---
@@ -225,6 +212,7 @@ def test_a_process_killed_mid_call_is_finished_by_the_next_without_a_second_revo
         revoke_approvers=APPROVER,
         revoke_execution_lease="3s",
         revoke_delivery_lease="3s",
+        enos_total_timeout=2,
     )
     stack.start(with_bot=False)
     first = ServeProcess(stack.env(), tmp_path / "first.log")
@@ -247,7 +235,7 @@ def test_a_process_killed_mid_call_is_finished_by_the_next_without_a_second_revo
         assert request.current_status is expected
         assert len(revoke_calls(stack)) == 1
         assert audit_kinds(database_url)[-1] == expected.value
-        final = json.dumps(current(stack, message)["blocks"])
+        final = json.dumps(current(stack, message, expected.value)["blocks"])
         assert (ActionId.REQUEST_AGAIN.value in final) is (not took_effect)
     finally:
         if second is not None:
