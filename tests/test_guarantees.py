@@ -270,7 +270,9 @@ def test_messages_owed_when_the_bot_stops_are_sent_after_it_starts(
     message = ask(stack, driver)
     stack.standin.fail("chat.postMessage", status=503, times=None)
     driver.click(APPROVER, message, ActionId.APPROVE.value)
-    stack.standin.wait_for(lambda: requests_in(stack.database_url)[0].status == "revoked")
+    stack.standin.wait_for(
+        lambda: requests_in(stack.database_url)[0].status == "revoked", timeout=15
+    )
 
     stack.stop_bot()
     stack.standin.clear_faults()
