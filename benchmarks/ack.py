@@ -184,10 +184,12 @@ def _command(
         }
     ).encode()
     stamp = str(int(time.time()))
+    signature = verifier.generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body),
+        "X-Slack-Signature": signature,
     }
     return body, headers
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel import SQLModel
+
 from storage.audit import GENESIS_HASH, EventRecord, event_hash
 from storage.db import Database
-from storage.models import RevocationRequest
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
@@ -206,7 +207,7 @@ def events(
             yield request, replace(record, hash=previous)
 
 
-REQUEST_COLUMNS = [column.name for column in RevocationRequest.__table__.columns]
+REQUEST_COLUMNS = [column.name for column in SQLModel.metadata.tables["revocation_request"].columns]
 EVENT_COLUMNS = [field.name for field in fields(EventRecord)]
 
 

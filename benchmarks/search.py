@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -111,8 +112,8 @@ def _run(db: Database, request_count: int, query_count: int, seed: int) -> bool:
     queries = _queries(db, people, request_count, query_count, random.Random(seed + 1))
     for query in queries[:20]:  # warm the caches the way a running bot has them warm
         find(db, query.text)
-    indexed = [_time(lambda q=q: _indexed(db, q.text)) for q in queries]
-    scanned = [_time(lambda q=q: _like_scan(db, q.text)) for q in queries]
+    indexed = [_time(partial(_indexed, db, q.text)) for q in queries]
+    scanned = [_time(partial(_like_scan, db, q.text)) for q in queries]
 
     print(f"{'queries':<22}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'LIKE p50':>10}"
           f"{'LIKE p95':>10}{'ratio p50':>11}{'ratio p95':>11}")  # fmt: skip

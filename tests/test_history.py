@@ -562,10 +562,25 @@ def driver(stack: LocalStack) -> Iterator[SlackDriver]:
 def _history(stack: LocalStack, driver: SlackDriver, query: str) -> tuple[Any, dict[str, Any]]:
     before = len(stack.standin.ephemerals(REQUESTER))
     answer = driver.slash_command(REQUESTER, f"history {query}".strip())
-    shown = stack.standin.wait_for(
-        lambda: (e := stack.standin.ephemerals(REQUESTER)) and len(e) > before and e[-1]
-    )
-    return answer, shown
+    return answer, _next_ephemeral(stack, before)
+
+
+def _next_ephemeral(stack: LocalStack, before: int) -> dict[str, Any]:
+    """The first private message the requester gets after the ``before`` they had."""
+
+    def arrived() -> dict[str, Any] | None:
+        shown = stack.standin.ephemerals(REQUESTER)
+        return shown[-1] if len(shown) > before else None
+
+    found = stack.standin.wait_for(arrived)
+    assert found is not None
+    return found
+
+
+def _opened_view(stack: LocalStack, user: str) -> dict[str, Any]:
+    view = stack.standin.wait_for(lambda: stack.standin.last_view(user))
+    assert view is not None
+    return view
 
 
 def _all_posted(stack: LocalStack) -> list[RevocationRequest] | None:
@@ -590,6 +605,7 @@ def test_history_pages_through_real_requests_with_more(
         ask(stack, driver, f"asset={ASSET_ID} cert={1000 + number} reason=key_compromise")
     # The permalink is stored just after the message is posted; wait for the last one.
     stored = stack.standin.wait_for(lambda: _all_posted(stack))
+    assert stored is not None
 
     answer, first = _history(stack, driver, f"asset:{ASSET_ID}")
 
@@ -607,11 +623,9 @@ def test_history_pages_through_real_requests_with_more(
     assert button is not None and button["action_id"] == ActionId.HISTORY_MORE.value
     assert "1000" not in button["value"].split(" ", 1)[1]  # the query, not the results
 
+    before = len(stack.standin.ephemerals(REQUESTER))
     driver.click(REQUESTER, first, ActionId.HISTORY_MORE.value)
-    second = stack.standin.wait_for(
-        lambda: (e := stack.standin.ephemerals(REQUESTER)) and e[-1] is not None
-        and e[-1]["ts"] != first["ts"] and e[-1]
-    )  # fmt: skip
+    second = _next_ephemeral(stack, before)
 
     assert "`1001`" in str(second["blocks"]) and "`1000`" in str(second["blocks"])
     assert "requests 11–12" in second["text"]
@@ -626,7 +640,7 @@ def test_history_finds_a_request_by_what_happened_to_it(
     wait_for_reply(stack, message, "EnOS revoked")
     other = ask(stack, driver, f"asset={ASSET_ID} cert=777 reason=key_compromise")
     driver.click(OTHER_APPROVER, other, ActionId.DENY.value, channel_id=ONCALL_CHANNEL)
-    deny_form = stack.standin.wait_for(lambda: stack.standin.last_view(OTHER_APPROVER))
+    deny_form = _opened_view(stack, OTHER_APPROVER)
     driver.submit_view(OTHER_APPROVER, deny_form, {DenyInput.NOTE.value: "wrong certificate"})
     stack.standin.wait_for(lambda: "Denied" in str(current(stack, other)["blocks"]))
 
@@ -682,10 +696,7 @@ def test_a_forged_more_button_value_is_only_a_query(stack: LocalStack, driver: S
 
     driver.click(REQUESTER, forged, ActionId.HISTORY_MORE.value)
 
-    said = stack.standin.wait_for(
-        lambda: (e := stack.standin.ephemerals(REQUESTER)) and len(e) > before and e[-1]
-    )
-    assert "search again" in said["text"]
+    assert "search again" in _next_ephemeral(stack, before)["text"]
 
 
 # --- Slack's own search: every message names the request the same way ---
@@ -737,7 +748,7 @@ def test_every_message_names_the_request_in_the_search_phrases(
 def test_denied_messages_name_who_denied(stack: LocalStack, driver: SlackDriver) -> None:
     message = ask(stack, driver)
     driver.click(APPROVER, message, ActionId.DENY.value, channel_id=ONCALL_CHANNEL)
-    form = stack.standin.wait_for(lambda: stack.standin.last_view(APPROVER))
+    form = _opened_view(stack, APPROVER)
     driver.submit_view(APPROVER, form, {DenyInput.NOTE.value: "not this one"})
     stack.standin.wait_for(lambda: "status denied" in current(stack, message)["text"])
 

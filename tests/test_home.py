@@ -92,6 +92,12 @@ def _buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _opened_view(stack: LocalStack, user: str) -> dict[str, Any]:
+    view = stack.standin.wait_for(lambda: stack.standin.last_view(user))
+    assert view is not None
+    return view
+
+
 def _home_changed(stack: LocalStack, user: str, since: int) -> dict[str, Any]:
     stack.standin.wait_for(lambda: len(stack.standin.calls("views.publish")) > since, timeout=10)
     home = stack.standin.home(user)
@@ -195,7 +201,7 @@ def test_a_refusal_from_the_home_tab_reaches_the_clicker(
 
     driver.click_in_view(APPROVER, stale, ActionId.APPROVE.value)
 
-    notice = stack.standin.wait_for(lambda: stack.standin.last_view(APPROVER))
+    notice = _opened_view(stack, APPROVER)
     assert f"already approved by <@{OTHER_APPROVER}>" in _text(notice)
     redrawn = _home_changed(stack, APPROVER, published)
     assert _buttons(redrawn) == []
@@ -225,7 +231,7 @@ def test_deny_from_the_home_tab_opens_the_deny_form_and_redraws_after_it(
     home = _open_home(stack, driver, APPROVER)
 
     driver.click_in_view(APPROVER, home, ActionId.DENY.value)
-    form = stack.standin.wait_for(lambda: stack.standin.last_view(APPROVER))
+    form = _opened_view(stack, APPROVER)
     published = len(stack.standin.calls("views.publish"))
     driver.submit_view(APPROVER, form, {DenyInput.NOTE.value: "wrong device"})
 
