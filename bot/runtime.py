@@ -13,6 +13,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -84,6 +85,9 @@ class Runtime:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def start(self) -> None:
+        # One connection pool for every Web API call; a session per call costs a new
+        # TCP (and TLS) connection each time. It must be made inside the running loop.
+        self.web.session = aiohttp.ClientSession()
         log.info("database %s", describe_url(self.settings.database_url))
         await run_sync(self.db.migrate)
         # A restart is usually someone fixing something: retry owed Slack messages now.
@@ -127,4 +131,6 @@ class Runtime:
         if in_flight:
             await run_sync(self._release, in_flight)
         await self.enos.aclose()
+        if self.web.session is not None:
+            await self.web.session.close()
         await run_sync(self.db.dispose)

@@ -4,7 +4,6 @@ rules, answered without a response_url, and the tab drawn again afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +28,6 @@ from tests.flow_support import (
     last_response,
     requests_in,
     revoke_calls,
-    running_stack,
 )
 from tests.history_support import stored_request
 from tests.test_surfaces import (
@@ -40,18 +38,6 @@ from tests.test_surfaces import (
     request_in,
     text_objects,
 )
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    with running_stack(database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def driver(stack: LocalStack) -> Iterator[SlackDriver]:
-    with stack.driver() as slack:
-        yield slack
 
 
 def _open_home(stack: LocalStack, driver: SlackDriver, user: str) -> dict[str, Any]:

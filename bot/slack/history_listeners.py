@@ -13,6 +13,7 @@ click in the Home tab, and are handled here so those listeners need not know:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -65,16 +66,31 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 # --- /revoke-cert history ---
 
 
+# The search usually takes milliseconds and its answer then rides on the acknowledgement;
+# past this, Slack is acknowledged and the answer follows through the response URL.
+ANSWER_IN_ACK_SECONDS: Final = 1.5
+
+
 async def answer_history(
     runtime: Runtime, ack: AsyncAck, respond: AsyncRespond, query: str
 ) -> None:
-    """Acknowledge at once; then answer privately with the first page of results."""
+    """Answer privately with the first page of results, within Slack's 3 seconds."""
     search = parse_query(query)
     if isinstance(search, QueryError):
         await ack(response_type="ephemeral", text=query_problem(search))
         return
+    finding = asyncio.ensure_future(run_sync(find, runtime.db, query, None))
+    done, _ = await asyncio.wait({finding}, timeout=ANSWER_IN_ACK_SECONDS)
+    if done and finding.exception() is None:
+        page = finding.result()
+        if not isinstance(page, QueryError):
+            message = history_message(page)
+            await ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
+            return
     await ack()
-    await _respond_with_page(runtime, respond, query, None)
+    if not done:
+        await asyncio.wait({finding})
+    await _respond_with_found(respond, finding)
 
 
 def _on_more(runtime: Runtime) -> Callable[..., Awaitable[None]]:
@@ -94,12 +110,17 @@ def _on_more(runtime: Runtime) -> Callable[..., Awaitable[None]]:
 async def _respond_with_page(
     runtime: Runtime, respond: AsyncRespond, query: str, cursor: str | None
 ) -> None:
-    try:
-        page = await run_sync(find, runtime.db, query, cursor)
-    except Exception:
-        log.exception("history search failed")
+    finding = asyncio.ensure_future(run_sync(find, runtime.db, query, cursor))
+    await asyncio.wait({finding})
+    await _respond_with_found(respond, finding)
+
+
+async def _respond_with_found(respond: AsyncRespond, finding: asyncio.Future[Any]) -> None:
+    if finding.exception() is not None:
+        log.error("history search failed", exc_info=finding.exception())
         await _say(respond, FAILED)
         return
+    page = finding.result()
     if isinstance(page, QueryError):
         await _say(respond, query_problem(page))
         return
