@@ -458,3 +458,13 @@ def test_text_direction_overrides_are_refused_in_a_justification_and_dropped_fro
     assert "text-direction" in (justification_problem(spoof) or "")
     assert clean_note(spoof) == "approved by gnissecorp security"
     assert justification_problem("plain words, an emoji 🔥 and a ZWJ 👩\u200d💻") is None
+
+
+def test_slack_escaped_command_text_reads_as_typed() -> None:
+    from bot.slack.text import unescape
+    from commands.request import Prefill, parse_command_text
+
+    parsed = parse_command_text(unescape('asset=Xy12AbCd justification="R&amp;D &lt;lab&gt;"'))
+
+    assert isinstance(parsed, Prefill)
+    assert parsed.justification == "R&D <lab>"

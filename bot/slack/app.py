@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import history_listeners, surfaces
 from bot.slack.groups import GroupLookupError
 from bot.slack.ids import ActionId, CallbackId, RequestInput
-from bot.slack.text import escape, is_user_id
+from bot.slack.text import escape, is_user_id, unescape
 from commands.approval import (
     Decision,
     Refusal,
@@ -116,7 +116,7 @@ class _Listeners:
     async def on_command(
         self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
-        parsed = parse_command_text(command.get("text") or "")
+        parsed = parse_command_text(unescape(str(command.get("text") or "")))
         if isinstance(parsed, Help):
             await ack(response_type="ephemeral", text=surfaces.help_text())
             return

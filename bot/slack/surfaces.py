@@ -806,7 +806,7 @@ def help_text() -> str:
         "*History*: `/revoke-cert history [query]` lists requests, newest first. "
         "Free text matches any field; filters: `cert:52739`, `asset:Xy12AbCd`, "
         "`device:dev-01`, `product:pk123`, `by:@user`, `approver:@user`, "
-        "`status:revoked|refused|unknown|denied|cancelled|expired|pending`, "
+        "`status:revoked|refused|unknown|failed|denied|cancelled|expired|pending`, "
         "`since:2026-11-01`, `until:2026-11-30`.\n"
         "• `/revoke-cert history cert:52739`\n"
         "• `/revoke-cert history asset:Xy12AbCd since:2026-11-01 status:revoked`\n\n"
