@@ -14,15 +14,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.enos.models import RevokeReason
 from bot.slack.ids import ActionId
-from bot.slack.surfaces import SlackMessage
+from bot.slack.surfaces import (
+    SlackMessage,
+    button,
+    context,
+    decision_buttons,
+    device_words,
+    person,
+    reason_label,
+    section,
+    status_of,
+)
 from bot.slack.text import (
     BUTTON_TEXT,
     BUTTON_VALUE,
-    CONFIRM_BUTTON,
-    CONFIRM_TEXT,
-    CONFIRM_TITLE,
     ID_LENGTH,
     MESSAGE_BLOCKS,
     MESSAGE_TEXT,
@@ -97,14 +103,14 @@ def history_message(page: HistoryPage) -> SlackMessage:
         nothing = "No more requests match" if page.shown_before else "No request matches"
         headline = f"{nothing} {asked}."
         return SlackMessage(
-            fit(_plain_text(headline), MESSAGE_TEXT), [_section(headline), _context(USAGE)]
+            fit(_plain_text(headline), MESSAGE_TEXT), [section(headline), context(USAGE)]
         )
 
     more = " More match: click *More* below." if page.cursor else ""
     headline = f"*History* {asked}: requests {first}–{last}, newest first.{more}"
-    blocks: list[Block] = [_section(headline)]
+    blocks: list[Block] = [section(headline)]
     for request in page.requests:
-        blocks.append(_section(_request_text(request)))
+        blocks.append(section(_request_text(request)))
     value = more_value(page)
     if value is not None:
         more_button = {
@@ -117,7 +123,7 @@ def history_message(page: HistoryPage) -> SlackMessage:
             {"type": "actions", "block_id": HistoryBlock.MORE.value, "elements": [more_button]}
         )
     elif page.cursor is not None:
-        blocks.append(_context("More match than shown; narrow the query to see them."))
+        blocks.append(context("More match than shown; narrow the query to see them."))
     summaries = "; ".join(_summary(request) for request in page.requests)
     text = f"History {asked}, requests {first}–{last}: {summaries}"
     return SlackMessage(fit(_plain_text(text), MESSAGE_TEXT), blocks[:MESSAGE_BLOCKS])
@@ -131,7 +137,7 @@ def query_problem(error: QueryError) -> str:
 def _summary(request: RevocationRequest) -> str:
     return (
         f"{escape(request.id)} {escape(request.status)} certSn {request.cert_sn} "
-        f"{_device_words(request)}"
+        f"{device_words(request.asset_id, request.product_key, request.device_key)}"
     )
 
 
@@ -143,7 +149,7 @@ def _plain_text(text: str) -> str:
 
 
 def _request_text(request: RevocationRequest) -> str:
-    status = _status(request)
+    status = status_of(request)
     emoji = _STATUS_EMOJI.get(status, ":grey_question:") if status else ":grey_question:"
     lines = [
         f"{emoji} *{escape(request.status)}* · {code(request.id)} · certSn "
@@ -159,43 +165,16 @@ def _request_text(request: RevocationRequest) -> str:
 
 def _people(request: RevocationRequest, status: RequestStatus | None) -> list[str]:
     parts = [
-        f"Reason: {escape(_reason_label(request.reason))}",
-        f"requested by {_person(request.requester_id)} {slack_date(request.created_at)}",
+        f"Reason: {escape(reason_label(request.reason))}",
+        f"requested by {person(request.requester_id)} {slack_date(request.created_at)}",
     ]
     if request.approver_id:
-        parts.append(f"approved by {_person(request.approver_id)}")
+        parts.append(f"approved by {person(request.approver_id)}")
     elif request.decided_by and status in (RequestStatus.DENIED, RequestStatus.CANCELLED):
-        parts.append(f"{escape(request.status)} by {_person(request.decided_by)}")
+        parts.append(f"{escape(request.status)} by {person(request.decided_by)}")
     if request.finished_at is not None and status is not None and status.is_final:
         parts.append(f"closed {slack_date(request.finished_at)}")
     return parts
-
-
-def _status(request: RevocationRequest) -> RequestStatus | None:
-    try:
-        return RequestStatus(request.status)
-    except ValueError:
-        return None
-
-
-def _reason_label(reason: int) -> str:
-    try:
-        return RevokeReason(reason).label
-    except ValueError:
-        return f"unknown reason ({reason})"
-
-
-def _person(user_id: str | None) -> str:
-    return fit(mention(user_id), 100) if user_id else "nobody"
-
-
-def _device_words(request: RevocationRequest) -> str:
-    if request.asset_id:
-        return f"asset ID {escape(fit(request.asset_id, 100))}"
-    return (
-        f"product key {escape(fit(request.product_key or '?', 100))} "
-        f"device key {escape(fit(request.device_key or '?', 150))}"
-    )
 
 
 def _device_code(request: RevocationRequest) -> str:
@@ -238,27 +217,27 @@ def home_view(
             "type": "header",
             "text": {"type": "plain_text", "text": fit("Certificate revocations", _HEADER_TEXT)},
         },
-        _section("*Waiting for your approval*"),
+        section("*Waiting for your approval*"),
     ]
     blocks.extend(_waiting(lists, may_approve, approver_problem))
     blocks.append({"type": "divider"})
-    blocks.append(_section("*Your open requests*"))
+    blocks.append(section("*Your open requests*"))
     if lists.their_open:
         for request in lists.their_open:
-            blocks.append(_section(_request_text(request)))
+            blocks.append(section(_request_text(request)))
             if request.status == RequestStatus.PENDING.value:
-                cancel = _button("Cancel", ActionId.CANCEL, request.id)
+                cancel = button("Cancel", ActionId.CANCEL, request.id)
                 blocks.append(_actions(HistoryBlock.HOME_OWN, request.id, [cancel]))
     else:
-        blocks.append(_context("You have no open requests. `/revoke-cert` asks for one."))
+        blocks.append(context("You have no open requests. `/revoke-cert` asks for one."))
     blocks.append({"type": "divider"})
-    blocks.append(_section("*Latest revocations*"))
+    blocks.append(section("*Latest revocations*"))
     if lists.latest_revoked:
-        blocks.extend(_section(_request_text(request)) for request in lists.latest_revoked)
+        blocks.extend(section(_request_text(request)) for request in lists.latest_revoked)
     else:
-        blocks.append(_context("No certificate has been revoked yet."))
+        blocks.append(context("No certificate has been revoked yet."))
     blocks.append(
-        _context(
+        context(
             f"As of {slack_date(now)} for {mention(viewer_id)}. "
             "Search every request with `/revoke-cert history`."
         )
@@ -268,75 +247,24 @@ def home_view(
 
 def _waiting(lists: HomeLists, may_approve: bool, approver_problem: str | None) -> list[Block]:
     if approver_problem:
-        return [_context(f":warning: {escape(approver_problem)}")]
+        return [context(f":warning: {escape(approver_problem)}")]
     if not may_approve:
-        return [_context("You are not an approver, so no request waits for you.")]
+        return [context("You are not an approver, so no request waits for you.")]
     if not lists.awaiting_them:
-        return [_context("Nothing waits for your approval.")]
+        return [context("Nothing waits for your approval.")]
     blocks: list[Block] = []
     for request in lists.awaiting_them:
-        blocks.append(_section(_request_text(request)))
-        buttons = [
-            _button(
-                "Approve", ActionId.APPROVE, request.id, style="primary", confirm=_confirm(request)
-            ),
-            _button("Deny", ActionId.DENY, request.id, style="danger"),
-        ]
+        blocks.append(section(_request_text(request)))
+        buttons = decision_buttons(request)
         blocks.append(_actions(HistoryBlock.HOME_WAITING, request.id, buttons))
     if lists.more_awaiting:
         blocks.append(
-            _context("More wait than shown: `/revoke-cert history status:pending` lists them all.")
+            context("More wait than shown: `/revoke-cert history status:pending` lists them all.")
         )
     return blocks
 
 
-def _confirm(request: RevocationRequest) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": fit("Revoke this certificate?", CONFIRM_TITLE)},
-        "text": {
-            "type": "mrkdwn",
-            "text": fit(
-                f"Revoke certSn {request.cert_sn} of {_device_words(request)}? "
-                "EnOS cannot undo a revocation.",
-                CONFIRM_TEXT,
-            ),
-        },
-        "confirm": {"type": "plain_text", "text": fit("Revoke", CONFIRM_BUTTON)},
-        "deny": {"type": "plain_text", "text": fit("Back", CONFIRM_BUTTON)},
-        "style": "danger",
-    }
-
-
 # --- Block Kit pieces ---
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT)}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(text, SECTION_TEXT)}]}
-
-
-def _button(
-    label: str,
-    action: ActionId,
-    request_id: str,
-    *,
-    style: str | None = None,
-    confirm: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": fit(label, BUTTON_TEXT)},
-        "action_id": action.value,
-        "value": fit(request_id, BUTTON_VALUE),
-    }
-    if style:
-        button["style"] = style
-    if confirm:
-        button["confirm"] = confirm
-    return button
 
 
 def _actions(kind: HistoryBlock, request_id: str, elements: Sequence[dict[str, Any]]) -> Block:

@@ -89,7 +89,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": fit(text, limit)}
 
 
-def _section(text: str) -> Block:
+def section(text: str) -> Block:
     return {"type": "section", "text": _mrkdwn(text)}
 
 
@@ -97,11 +97,11 @@ def _fields(fields: list[str]) -> Block:
     return {"type": "section", "fields": [_mrkdwn(f, FIELD_TEXT) for f in fields[:MAX_FIELDS]]}
 
 
-def _context(text: str) -> Block:
+def context(text: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def _button(
+def button(
     label: str,
     action: ActionId,
     request_id: str,
@@ -129,21 +129,21 @@ def _message(text: str, blocks: list[Block]) -> SlackMessage:
 # --- Reading a stored request without trusting it to be well-formed. ---
 
 
-def _status(request: RevocationRequest) -> RequestStatus | None:
+def status_of(request: RevocationRequest) -> RequestStatus | None:
     try:
         return RequestStatus(request.status)
     except ValueError:
         return None
 
 
-def _reason_label(reason: int) -> str:
+def reason_label(reason: int) -> str:
     try:
         return RevokeReason(reason).label
     except ValueError:
         return f"unknown reason ({reason})"
 
 
-def _device_words(asset_id: str | None, product_key: str | None, device_key: str | None) -> str:
+def device_words(asset_id: str | None, product_key: str | None, device_key: str | None) -> str:
     """The device in the one form search relies on, escaped: ``asset ID Xy12AbCd``."""
     if asset_id:
         return f"asset ID {fit(escape(asset_id), _TEXT_ID)}"
@@ -162,7 +162,7 @@ def _device_code(request: RevocationRequest) -> str:
     )
 
 
-def _person(user_id: str | None) -> str:
+def person(user_id: str | None) -> str:
     return fit(mention(user_id), _TEXT_ID) if user_id else "nobody"
 
 
@@ -180,12 +180,12 @@ def _summary(
     """The searchable line: every identifier of the request, in the same words each time."""
     parts = [
         f"certSn {request.cert_sn}",
-        _device_words(request.asset_id, request.product_key, request.device_key),
-        f"reason {_reason_label(request.reason)}",
-        f"requested by {_person(request.requester_id)}",
+        device_words(request.asset_id, request.product_key, request.device_key),
+        f"reason {reason_label(request.reason)}",
+        f"requested by {person(request.requester_id)}",
     ]
     if approver_id:
-        parts.append(f"approved by {_person(approver_id)}")
+        parts.append(f"approved by {person(approver_id)}")
     parts.append(f"status {fit(escape(status), _TEXT_ID)}")
     parts.extend(extra)
     if request.justification:
@@ -209,28 +209,28 @@ def _enos_words(request_id: str | None, code_: int | None, msg: str | None) -> l
 
 def approval_message(request: RevocationRequest, *, now: datetime) -> SlackMessage:
     """The message approvers act on, redrawn from the request at each change of status."""
-    status = _status(request)
+    status = status_of(request)
     expired_unswept = status is RequestStatus.PENDING and _aware(request.expires_at) <= _aware(now)
 
-    blocks: list[Block] = [_section(_headline(request, status, expired_unswept))]
+    blocks: list[Block] = [section(_headline(request, status, expired_unswept))]
     blocks.append(_fields(_facts(request, status)))
-    blocks.append(_section(_justification(request.justification)))
+    blocks.append(section(_justification(request.justification)))
     outcome = _outcome(request, status)
     if outcome:
-        blocks.append(_section(outcome))
-    blocks.append(_section(_certificate(request.cert_lookup, now, status)))
+        blocks.append(section(outcome))
+    blocks.append(section(_certificate(request.cert_lookup, now, status)))
 
     actions = _actions(request, status, expired_unswept)
     if actions:
         blocks.append(
             {"type": "actions", "block_id": MessageBlock.ACTIONS.value, "elements": actions}
         )
-    blocks.append(_context(_footer(request, status, expired_unswept)))
+    blocks.append(context(_footer(request, status, expired_unswept)))
 
     approver = request.approver_id if status not in _UNDECIDED else None
     extra = _enos_words(request.enos_request_id, request.enos_code, request.enos_msg)
     if status in (RequestStatus.DENIED, RequestStatus.CANCELLED) and request.decided_by:
-        extra.insert(0, f"{status.value} by {_person(request.decided_by)}")
+        extra.insert(0, f"{status.value} by {person(request.decided_by)}")
     text = _summary(request, request.status, approver_id=approver, extra=extra)
     return _message(text, blocks)
 
@@ -252,9 +252,9 @@ def _aware(value: datetime) -> datetime:
 def _headline(
     request: RevocationRequest, status: RequestStatus | None, expired_unswept: bool
 ) -> str:
-    requester = _person(request.requester_id)
-    approver = _person(request.approver_id)
-    decider = _person(request.decided_by or request.approver_id)
+    requester = person(request.requester_id)
+    approver = person(request.approver_id)
+    decider = person(request.decided_by or request.approver_id)
     if expired_unswept:
         return (
             f":hourglass: *Certificate revocation expired* (requested by {requester}): "
@@ -310,15 +310,15 @@ def _facts(request: RevocationRequest, status: RequestStatus | None) -> list[str
     facts = [
         f"*Device*\n{_device_code(request)}",
         f"*certSn*\n{code(str(request.cert_sn))}",
-        f"*Reason*\n{escape(_reason_label(request.reason))}",
+        f"*Reason*\n{escape(reason_label(request.reason))}",
         f"*Request*\n{code(request.id)}",
-        f"*Requested by*\n{_person(request.requester_id)} {slack_date(request.created_at)}",
+        f"*Requested by*\n{person(request.requester_id)} {slack_date(request.created_at)}",
     ]
     if status is RequestStatus.PENDING:
         facts.append(f"*Expires*\n{slack_date(request.expires_at)}")
     if request.approver_id and status not in _UNDECIDED:
         when = f" {slack_date(request.decided_at)}" if request.decided_at else ""
-        facts.append(f"*Approved by*\n{_person(request.approver_id)}{when}")
+        facts.append(f"*Approved by*\n{person(request.approver_id)}{when}")
     if request.finished_at and status is not None and status.is_final:
         facts.append(f"*Closed*\n{slack_date(request.finished_at)}")
     if request.retry_of:
@@ -407,19 +407,9 @@ def _actions(
     request: RevocationRequest, status: RequestStatus | None, expired_unswept: bool
 ) -> list[dict[str, Any]]:
     if status is RequestStatus.PENDING and not expired_unswept:
-        return [
-            _button(
-                "Approve",
-                ActionId.APPROVE,
-                request.id,
-                style="primary",
-                confirm=_approve_confirm(request),
-            ),
-            _button("Deny", ActionId.DENY, request.id, style="danger"),
-            _button("Cancel", ActionId.CANCEL, request.id),
-        ]
+        return [*decision_buttons(request), button("Cancel", ActionId.CANCEL, request.id)]
     if status in _RETRYABLE or expired_unswept:
-        return [_button("Request again", ActionId.REQUEST_AGAIN, request.id)]
+        return [button("Request again", ActionId.REQUEST_AGAIN, request.id)]
     return []
 
 
@@ -427,8 +417,22 @@ def _actions(
 _RETRYABLE: Final = (RequestStatus.UNKNOWN, RequestStatus.FAILED, RequestStatus.EXPIRED)
 
 
-def _approve_confirm(request: RevocationRequest) -> dict[str, Any]:
-    device = _device_words(request.asset_id, request.product_key, request.device_key)
+def decision_buttons(request: RevocationRequest) -> list[dict[str, Any]]:
+    """Approve (with its confirmation dialog) and Deny, as every surface shows them."""
+    return [
+        button(
+            "Approve",
+            ActionId.APPROVE,
+            request.id,
+            style="primary",
+            confirm=approve_confirm(request),
+        ),
+        button("Deny", ActionId.DENY, request.id, style="danger"),
+    ]
+
+
+def approve_confirm(request: RevocationRequest) -> dict[str, Any]:
+    device = device_words(request.asset_id, request.product_key, request.device_key)
     return {
         "title": _plain("Revoke this certificate?", CONFIRM_TITLE),
         "text": _mrkdwn(
@@ -442,7 +446,7 @@ def _approve_confirm(request: RevocationRequest) -> dict[str, Any]:
 
 
 def _footer(request: RevocationRequest, status: RequestStatus | None, expired_unswept: bool) -> str:
-    requester = _person(request.requester_id)
+    requester = person(request.requester_id)
     if status is RequestStatus.PENDING and not expired_unswept:
         return (
             f"Approve or Deny: an allowed approver other than {requester}. "
@@ -467,7 +471,7 @@ def thread_reply(request: RevocationRequest, event: AuditEvent) -> SlackMessage:
         approver = None
     extra = _enos_words(event.enos_request_id, event.enos_code, event.enos_msg)
     text = _summary(request, event.kind, approver_id=approver, extra=extra)
-    blocks = [_section(sentence), _context(f"Request {code(request.id)} {slack_date(event.at)}")]
+    blocks = [section(sentence), context(f"Request {code(request.id)} {slack_date(event.at)}")]
     return _message(f"{_plain_sentence(sentence)} {text}", blocks)
 
 
@@ -502,7 +506,7 @@ _NOTE_IN_HEADLINE: Final = frozenset(
 
 
 def _event_headline(request: RevocationRequest, event: AuditEvent) -> str:
-    actor = _person(event.actor_id)
+    actor = person(event.actor_id)
     cert = f"certSn {code(str(event.cert_sn))}"
     note = f": {escape(event.note)}." if event.note else "."
     match event.kind:
@@ -565,7 +569,7 @@ def requester_notice(
     else:
         sentence = _event_sentence(request, event)
     text = _summary(request, event.kind, approver_id=request.approver_id, extra=[])
-    return _message(f"{_plain_sentence(sentence)} {text}", [_section(sentence)])
+    return _message(f"{_plain_sentence(sentence)} {text}", [section(sentence)])
 
 
 def _undeliverable_sentence(
@@ -601,7 +605,7 @@ def notice_modal(text: str) -> dict[str, Any]:
         "type": "modal",
         "title": _plain("Revoke certificate", VIEW_TITLE),
         "close": _plain("Close", VIEW_TITLE),
-        "blocks": [_section(text)],
+        "blocks": [section(text)],
     }
 
 
@@ -611,9 +615,9 @@ def request_modal(prefill: Prefill | None, origin_channel_id: str) -> dict[str, 
     blocks: list[Block] = []
     if prefill.not_understood:
         parts = ", ".join(code(fit(part, 200)) for part in prefill.not_understood)
-        blocks.append(_context(f":warning: I did not understand {parts}; fill the form in below."))
+        blocks.append(context(f":warning: I did not understand {parts}; fill the form in below."))
     blocks.append(
-        _context(
+        context(
             "Name the device by its *asset ID*, or by its *product key + device key* "
             "(not both). The certificate serial number (certSn) is shown by List Certificate."
         )
@@ -766,7 +770,7 @@ def deny_modal(request_id: str) -> dict[str, Any]:
         "submit": _plain("Deny", VIEW_TITLE),
         "close": _plain("Back", VIEW_TITLE),
         "blocks": [
-            _context(
+            context(
                 f"Deny request {code(request_id)}. The reason is shown in the request's thread "
                 "and kept in the audit record."
             ),
