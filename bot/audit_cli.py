@@ -26,7 +26,11 @@ _ANCHOR = re.compile(r"(?P<seq>\d{1,18}):(?P<hash>[0-9a-f]{64})")
 
 
 def add_audit_commands(commands: Any) -> None:
-    """Add verify, export and search to the ``audit`` subcommands."""
+    """Add list, verify, export and search to the ``audit`` subcommands."""
+    listing = commands.add_parser("list", help="audit events, newest first")
+    listing.add_argument("--limit", type=_count, default=50, help="at most this many (1-10000)")
+    listing.set_defaults(run=_list)
+
     verify = commands.add_parser("verify", help="check that no audit event was changed")
     verify.add_argument(
         "--anchor",
@@ -52,8 +56,14 @@ def add_audit_commands(commands: Any) -> None:
         "search", help="requests and their events, by the /revoke-cert history query language"
     )
     search.add_argument("query", nargs="*", help='e.g. cert:52739 or asset:Xy12AbCd "key leak"')
-    search.add_argument("--limit", type=int, default=SEARCH_LIMIT, help="at most this many")
+    search.add_argument("--limit", type=_count, default=SEARCH_LIMIT, help="at most this many")
     search.set_defaults(run=_search)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 10_000:
+        raise argparse.ArgumentTypeError("give a whole number from 1 to 10000")
+    return int(value)
 
 
 def _anchor(value: str) -> tuple[int, str]:
@@ -106,6 +116,21 @@ class _Unreadable(Exception):
 def _fail(error: Exception) -> int:
     print(f"revoke-cert-bot: {error}", file=sys.stderr)
     return 2
+
+
+# --- list ---
+
+
+def _list(args: argparse.Namespace) -> int:
+    from storage.audit import describe_event, newest_events
+
+    try:
+        with _database() as db:
+            for event in newest_events(db, args.limit):
+                print(describe_event(event))
+    except _Unreadable as error:
+        return _fail(error)
+    return 0
 
 
 # --- verify ---

@@ -51,11 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     audit = commands.add_parser("audit", help="read the audit trail")
-    audit_commands = audit.add_subparsers(required=True, metavar="ACTION")
-    listing = audit_commands.add_parser("list", help="audit events, newest first")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(run=_audit_list)
-    add_audit_commands(audit_commands)
+    add_audit_commands(audit.add_subparsers(required=True, metavar="ACTION"))
     return parser
 
 
@@ -110,17 +106,6 @@ def _migrate(_args: argparse.Namespace) -> int:
     url = DatabaseSettings().database_url
     Database(url).migrate()
     print(f"database {describe_url(url)} is up to date")
-    return 0
-
-
-def _audit_list(args: argparse.Namespace) -> int:
-    from storage.audit import describe_event, newest_events
-    from storage.db import Database
-
-    db = Database(DatabaseSettings().database_url)
-    db.migrate()
-    for event in newest_events(db, args.limit):
-        print(describe_event(event))
     return 0
 
 
