@@ -199,6 +199,8 @@ def _verify_file(path: Path, anchors: dict[int, str]) -> int:
         return _fail(Exception(f"{path}: {error}"))
     except (OSError, UnicodeDecodeError) as error:
         return _fail(Exception(f"cannot read {path}: {error}"))
+    except (RecursionError, MemoryError):
+        return _fail(Exception(f"{path} is not an export from `audit export` (a row is malformed)"))
     scope = "" if from_genesis else (
         f" (from #{first.seq}; its link to #{first.seq - 1}, not in the file, is not checked)"
     )  # fmt: skip
@@ -217,7 +219,10 @@ def _export(args: argparse.Namespace) -> int:
     from storage.audit import event_records, one_snapshot
     from storage.audit_export import ExportFormat, write_export
 
-    since, until = _day_range(args)
+    try:
+        since, until = _day_range(args)
+    except OverflowError:
+        return _fail(Exception("--until is too far in the future; leave it out to export to now"))
     form = ExportFormat(args.format)
     try:
         with _database() as db, db.read() as session, _output(args.output) as out:
@@ -227,6 +232,8 @@ def _export(args: argparse.Namespace) -> int:
         return _fail(error)
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        return _fail(Exception(f"cannot write {args.output}: {error.strerror or error}"))
     print(f"exported {count} audit events", file=sys.stderr)
     return 0
 

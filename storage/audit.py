@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -308,6 +309,14 @@ def verify_chain(
     with db.read() as session:
         one_snapshot(session)
         head = session.get(AuditChainHead, 1)
+        lowest = session.execute(sa_select(func.min(AuditEvent.seq))).scalar()
+        if lowest is not None and lowest < 1:
+            # The chain starts at #1; list and search would show such a row, so it counts.
+            return ChainReport(
+                checked=0,
+                broken_at=int(lowest),
+                problem="it is numbered before the first event: it was inserted",
+            )
 
         def find_by_hash(value: str) -> int | None:
             found = session.execute(

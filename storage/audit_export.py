@@ -83,6 +83,10 @@ def read_export(lines: Iterable[str], form: ExportFormat) -> Iterator[EventRecor
             raise ExportFileError(f"line {number} is not JSON: {error}") from None
         if not isinstance(row, dict):
             raise ExportFileError(f"line {number} is not a JSON object")
+        unknown = set(row) - set(RECORD_FIELDS)
+        if unknown:
+            # An outside checker would hash these too; the file is not what was exported.
+            raise ExportFileError(f"line {number} has fields no export has: {sorted(unknown)}")
         yield _record(row, number)
 
 

@@ -524,6 +524,7 @@ def test_export_reads_in_batches(chain: Database) -> None:
         ("not json\n", "line 1 is not JSON"),
         ('{"seq": 1}\n', "line 1: no at"),
         ("[1]\n", "not a JSON object"),
+        ('{"seq": 1, "extra": "x"}\n', "line 1 has fields no export has: \\['extra'\\]"),
     ],
 )
 def test_a_damaged_export_file_says_which_line(content: str, says: str) -> None:
@@ -595,3 +596,17 @@ def test_audit_search_refuses_a_malformed_query(
 
     assert main(["audit", "search", "status:done"]) == 2
     assert "`status:` takes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seq", [0, -5])
+def test_an_event_numbered_before_the_first_is_named(
+    chain: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, seq: int
+) -> None:
+    records = _records(chain)
+    forged = replace(records[0], seq=seq, actor_id="U0MALLORY", prev_hash="f" * 64, hash="e" * 64)
+    _insert(chain, forged)
+
+    code, said = _verify(database_url, monkeypatch)
+
+    assert code == 1
+    assert f"BROKEN at event #{seq}: it is numbered before the first event" in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,37 @@ def test_audit_list_on_an_unreachable_database_is_one_line(
     assert code == 2
     assert err.count("\n") == 1 and "cannot read the audit trail" in err
     assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["audit", "export", "--format", "jsonl", "--until", "9999-12-31"], "too far"),
+        (["audit", "export", "--format", "csv", "--output", "/nonexistent/dir/x"], "cannot write"),
+    ],
+)
+def test_audit_export_mistakes_are_one_line(
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db.url)
+
+    code = main(args)
+
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and err.count("\n") == 1
+
+
+def test_verify_of_a_file_that_is_no_export_exits_2_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "\n")
+
+    code = main(["audit", "verify", "--file", str(deep)])
+
+    assert code == 2  # 1 would mean "the chain is broken"
+    assert "is not an export" in capsys.readouterr().err

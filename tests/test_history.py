@@ -771,3 +771,17 @@ def test_a_slow_history_search_is_acknowledged_first_and_answered_after(
 
     assert answer.content in (b"", b"null")
     assert shown["via"] == "response_url" and "certSn 52739" in shown["text"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["by:<!channel>", "approver:<https://evil.example|click here>", "approver:x`<!here>"],
+)
+def test_a_bad_filter_value_is_quoted_back_as_text_not_markup(
+    stack: LocalStack, driver: SlackDriver, query: str
+) -> None:
+    answer = driver.slash_command(REQUESTER, f"history {query}")
+
+    shown = answer.json()["text"]
+    assert "not a Slack member ID" in shown
+    assert "<!" not in shown and "<http" not in shown

@@ -89,6 +89,8 @@ def test_malformed_signature_headers_get_401(
         (urlencode({"payload": "null"}).encode(), FORM),
         (b"[1, 2]", "application/json"),
         (b"{broken", "application/json"),
+        (b"[" * 5000 + b"]" * 5000, "application/json"),
+        (urlencode({"payload": "[" * 5000 + "]" * 5000}).encode(), FORM),
     ],
 )
 def test_signed_bodies_slack_would_never_send_get_400(

@@ -130,8 +130,12 @@ def history_message(page: HistoryPage) -> SlackMessage:
 
 
 def query_problem(error: QueryError) -> str:
-    """What to say about a query that cannot run: the problem, then the usage line."""
-    return fit(f":warning: {error.message}", SECTION_TEXT)
+    """What to say about a query that cannot run: the problem, then the usage line.
+
+    The problem may quote what was typed, so all of it is escaped (it holds no markup
+    of its own beyond code spans, which escaping leaves alone).
+    """
+    return fit(f":warning: {escape(error.message)}", SECTION_TEXT)
 
 
 def _summary(request: RevocationRequest) -> str:
