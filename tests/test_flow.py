@@ -416,3 +416,23 @@ def test_a_click_after_expiry_but_before_the_sweep_is_told_it_expired(database_u
 
         assert "expired" in last_response(stack, APPROVER)
         assert revoke_calls(stack) == []
+
+
+@pytest.mark.parametrize("action", [ActionId.APPROVE, ActionId.DENY, ActionId.CANCEL])
+def test_a_failure_after_a_click_is_told_to_the_clicker_and_changes_nothing(
+    stack: LocalStack, driver: SlackDriver, monkeypatch: pytest.MonkeyPatch, action: ActionId
+) -> None:
+    message = ask(stack, driver)
+    assert stack.runtime is not None
+
+    async def database_down(request_id: str) -> None:
+        raise ConnectionError("database unavailable")
+
+    monkeypatch.setattr(stack.runtime.service, "get", database_down)
+
+    answer = driver.click(APPROVER, message, action.value)
+
+    assert answer.status_code == 200
+    assert "went wrong on the bot's side and nothing was changed" in last_response(stack, APPROVER)
+    assert _status(stack) is RequestStatus.PENDING
+    assert revoke_calls(stack) == []

@@ -213,6 +213,11 @@ class _Listeners:
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
+        await self._guarded(respond, self._deny(body, client, respond))
+
+    async def _deny(
+        self, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         request_id, actor = _clicked(body)
         refusal = await self._decision_refusal(Decision.DENY, request_id, actor)
         if refusal is not None:
@@ -243,6 +248,9 @@ class _Listeners:
 
     async def on_cancel(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
+        await self._guarded(respond, self._cancel(body, respond))
+
+    async def _cancel(self, body: dict[str, Any], respond: AsyncRespond) -> None:
         request_id, actor = _clicked(body)
         refusal = await self._decision_refusal(Decision.CANCEL, request_id, actor)
         if refusal is not None:
@@ -255,6 +263,9 @@ class _Listeners:
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
+        await self._guarded(respond, self._request_again(body, respond))
+
+    async def _request_again(self, body: dict[str, Any], respond: AsyncRespond) -> None:
         request_id, actor = _clicked(body)
         old = await self.service.get(request_id)
         if old is None or old.current_status not in RETRYABLE:
