@@ -104,7 +104,11 @@ def _migrate(_args: argparse.Namespace) -> int:
     from storage.db import Database, describe_url
 
     url = DatabaseSettings().database_url
-    Database(url).migrate()
+    db = Database(url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
     print(f"database {describe_url(url)} is up to date")
     return 0
 

@@ -133,4 +133,7 @@ class Runtime:
         await self.enos.aclose()
         if self.web.session is not None:
             await self.web.session.close()
-        await run_sync(self.db.dispose)
+        # A cancelled task's database call goes on in its thread; let those finish, so no
+        # connection is handed back to a pool that is already gone (and never closed).
+        await asyncio.get_running_loop().shutdown_default_executor()
+        self.db.dispose()
