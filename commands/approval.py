@@ -115,6 +115,14 @@ def decision_refusal(
     return None
 
 
+def channel_refusal(channel_id: str, allowed_channels: frozenset[str]) -> Refusal | None:
+    """Whether revocations may be requested from ``channel_id`` (all channels when unset)."""
+    if allowed_channels and channel_id not in allowed_channels:
+        places = ", ".join(f"<#{c}>" for c in sorted(allowed_channels))
+        return Refusal(f"Certificate revocations are requested in {places}. Ask there.")
+    return None
+
+
 def request_refusal(
     user_id: str,
     channel_id: str,
@@ -123,9 +131,9 @@ def request_refusal(
     group_members: Mapping[str, frozenset[str]],
 ) -> Refusal | None:
     """Whether ``user_id`` may ask for a revocation from ``channel_id``."""
-    if allowed_channels and channel_id not in allowed_channels:
-        places = ", ".join(f"<#{c}>" for c in sorted(allowed_channels))
-        return Refusal(f"Certificate revocations are requested in {places}. Ask there.")
+    refusal = channel_refusal(channel_id, allowed_channels)
+    if refusal is not None:
+        return refusal
     if not requesters.includes(user_id, group_members):
         return Refusal(
             "You are not allowed to request certificate revocations. Ask one of "

@@ -49,6 +49,9 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+# How long the process that created a request has to look its certificate up before a
+# sweep does it (a lookup takes at most ENOS_TOTAL_TIMEOUT, 20 s by default).
+LOOKUP_GRACE = timedelta(seconds=60)
 
 
 class Enos(Protocol):
@@ -357,7 +360,9 @@ class RevocationService:
             return taken is not None
 
     async def pending_lookups(self) -> None:
-        ids = await run_sync(self._read, queries.needing_lookup)
+        """Fetch certificate facts a crash or a failed lookup left missing."""
+        cutoff = utcnow() - LOOKUP_GRACE
+        ids = await run_sync(self._read, lambda s: queries.needing_lookup(s, cutoff))
         for request_id in ids:
             await self.look_up_certificate(request_id)
 

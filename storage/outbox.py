@@ -116,7 +116,3 @@ def retry_now(session: Session, message_ids: list[int] | None = None) -> None:
     else:
         query = query.where(col(OutboxMessage.id).in_(message_ids))
     session.execute(query.values(next_attempt_at=now, lease_until=None))
-
-
-def owed_count(session: Session) -> int:
-    return len(session.exec(select(OutboxMessage.id).where(*_owed())).all())

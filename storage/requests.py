@@ -74,12 +74,16 @@ def executing_with_lapsed_lease(session: Session, now: datetime) -> Sequence[Rev
     ).all()
 
 
-def needing_lookup(session: Session) -> Sequence[str]:
-    """Pending requests whose certificate facts have not been fetched yet."""
+def needing_lookup(session: Session, created_before: datetime) -> Sequence[str]:
+    """Pending requests made before ``created_before`` whose certificate facts are missing.
+
+    Younger ones are being looked up by the process that took them.
+    """
     return session.exec(
         select(RevocationRequest.id).where(
             col(RevocationRequest.status) == RequestStatus.PENDING.value,
             col(RevocationRequest.cert_lookup).is_(None),
+            col(RevocationRequest.created_at) < created_before,
         )
     ).all()
 

@@ -25,6 +25,7 @@ from bot.slack.text import escape, is_user_id, unescape
 from commands.approval import (
     Decision,
     Refusal,
+    channel_refusal,
     decision_refusal,
     request_refusal,
     status_refusal,
@@ -124,10 +125,8 @@ class _Listeners:
             await history_listeners.answer_history(self.runtime, ack, respond, parsed.query)
             return
         channel_id = str(command.get("channel_id", ""))
-        allowed = frozenset(self.settings.revoke_allowed_channels)
-        if allowed and channel_id not in allowed:
-            refusal = request_refusal("", channel_id, self.runtime.requesters, allowed, {})
-            assert refusal is not None
+        refusal = channel_refusal(channel_id, frozenset(self.settings.revoke_allowed_channels))
+        if refusal is not None:
             await ack(response_type="ephemeral", text=refusal.message)
             return
         await ack()

@@ -74,9 +74,6 @@ class SlackMessage:
     text: str
     blocks: list[Block]
 
-    def as_kwargs(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
-
 
 # --- Block Kit pieces; every text passes through fit() here and nowhere else. ---
 
